@@ -1,0 +1,488 @@
+"""The fake LM's HTTP surface: an OpenAI Chat Completions endpoint as a raw ASGI app.
+
+Raw ASGI (no framework) and pre-serialised chunk frames keep the cost per streamed token low,
+because benchmarks hold up to a thousand streams open against one process. Routes:
+
+- ``POST /v1/chat/completions`` (``stream`` false or true) and ``GET /v1/models``;
+- the same under ``/s/<scenario>/v1/...`` to inject failures (see :mod:`.scenario`);
+- ``GET /_fake/stats`` and ``POST /_fake/reset`` for tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from dspy_forge.fakelm.prompt import message_text, parse_messages
+from dspy_forge.fakelm.responder import compose_reply
+from dspy_forge.fakelm.scenario import Scenario, ScenarioError, parse_scenario
+from dspy_forge.fakelm.stats import Stats
+
+__all__ = ["ABORT_LOG_FILTER", "DEFAULT_SCENARIO_KEY", "FakeLMApp", "create_app", "split_tokens"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+DEFAULT_SCENARIO_KEY = "default"
+"""Stats key of requests made on the plain ``/v1`` path."""
+
+_TOKEN = re.compile(r"\s*\S+|\s+")
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+_SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+_DONE = b"data: [DONE]\n\n"
+_ERRORS: dict[int, tuple[str, str, str | None]] = {
+    400: ("Invalid request (injected by the fake LM).", "invalid_request_error", None),
+    401: (
+        "Incorrect API key provided: fake. You can find your API key at "
+        "https://platform.openai.com/account/api-keys.",
+        "invalid_request_error",
+        "invalid_api_key",
+    ),
+    403: ("You are not allowed to access this model.", "permission_denied", None),
+    404: (
+        "The model `fake-model` does not exist or you do not have access to it.",
+        "invalid_request_error",
+        "model_not_found",
+    ),
+    429: (
+        "Rate limit reached for fake-model in organization org-fake on requests per min "
+        "(RPM): Limit 1, Used 1, Requested 1. Please try again in 1s.",
+        "requests",
+        "rate_limit_exceeded",
+    ),
+    500: (
+        "The server had an error while processing your request. Sorry about that!",
+        "server_error",
+        None,
+    ),
+    503: ("The engine is currently overloaded, please try again later.", "server_error", None),
+}
+_CONTEXT_WINDOW_ERROR = (
+    "This model's maximum context length is 8192 tokens. However, your messages resulted in "
+    "9001 tokens. Please reduce the length of the messages."
+)
+
+
+def split_tokens(text: str) -> list[str]:
+    """Split text into word-sized chunks (leading whitespace kept) that join back to ``text``."""
+    return _TOKEN.findall(text)
+
+
+def create_app(default_scenario: str | None = None) -> FakeLMApp:
+    """The ASGI app; ``default_scenario`` (e.g. ``delay-30ms``) applies on the plain path."""
+    return FakeLMApp(default_scenario)
+
+
+class _AbortStream(Exception):
+    """Raised to make the ASGI server drop the connection mid-response (``break-after-<n>``)."""
+
+
+class _QuietAbort(logging.Filter):
+    """Keep uvicorn from logging a traceback for a connection dropped on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, _AbortStream)
+
+
+ABORT_LOG_FILTER = _QuietAbort()
+"""Log filter that hides the tracebacks of connections dropped on purpose."""
+
+
+@dataclass(slots=True)
+class _Connection:
+    """Whether the client is still there; the watcher cancels the handler when it leaves."""
+
+    finished: bool = False
+    client_gone: bool = False
+
+
+@dataclass(slots=True)
+class _Reply:
+    """A completion ready to send: its pieces, ids and usage."""
+
+    id: str
+    created: int
+    model: str
+    pieces: list[str]
+    finish_reason: str
+    prompt_tokens: int
+    include_usage: bool
+
+
+class FakeLMApp:
+    """ASGI app speaking enough of the OpenAI Chat Completions API for DSPy and benchmarks.
+
+    Attributes:
+        stats: Live counters (also served at ``GET /_fake/stats``).
+        default_scenario: Scenario text applied on the plain ``/v1`` path.
+    """
+
+    def __init__(self, default_scenario: str | None = None) -> None:
+        parse_scenario(default_scenario or None)  # fail at start-up, not on the first request
+        self.default_scenario = default_scenario or ""
+        self.stats = Stats()
+        self._ids = itertools.count(1)
+        logging.getLogger("uvicorn.error").addFilter(ABORT_LOG_FILTER)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if path.startswith("/_fake/"):
+            await self._control(path, method, send)
+            return
+        key = DEFAULT_SCENARIO_KEY
+        scenario_text = self.default_scenario
+        if path.startswith("/s/"):
+            scenario_text, _, rest = path[3:].partition("/")
+            key, path = scenario_text, f"/{rest}"
+        try:
+            scenario = parse_scenario(scenario_text or None)
+        except ScenarioError as error:
+            await _error(send, 400, str(error), "invalid_request_error", "unknown_scenario")
+            return
+        route = path.removeprefix("/v1")
+        if route == "/chat/completions" and method == "POST":
+            await self._chat(scope, receive, send, scenario, key)
+        elif route == "/models" and method == "GET":
+            await self._models(send, scenario, key)
+        else:
+            await _not_found(send, method, path)
+
+    async def _control(self, path: str, method: str, send: Send) -> None:
+        if path == "/_fake/stats" and method == "GET":
+            await _json(send, 200, self.stats.snapshot())
+        elif path == "/_fake/reset" and method == "POST":
+            self.stats.reset()
+            await _json(send, 200, self.stats.snapshot())
+        else:
+            await _not_found(send, method, path)
+
+    async def _models(self, send: Send, scenario: Scenario, key: str) -> None:
+        if await self._injected_error(send, scenario, key):
+            return
+        model = {"id": "fake-model", "object": "model", "created": 0, "owned_by": "dspy-forge"}
+        await _json(send, 200, {"object": "list", "data": [model]})
+
+    async def _injected_error(self, send: Send, scenario: Scenario, key: str) -> bool:
+        """Answer with the scenario's HTTP error, if it has one."""
+        if scenario.context_window:
+            self.stats.bump(key, "errors")
+            await _error(
+                send,
+                400,
+                _CONTEXT_WINDOW_ERROR,
+                "invalid_request_error",
+                "context_length_exceeded",
+                param="messages",
+            )
+            return True
+        if scenario.http_status is not None:
+            self.stats.bump(key, "errors")
+            status = scenario.http_status
+            message, kind, code = _ERRORS.get(
+                status,
+                (
+                    f"Injected HTTP {status} from the fake LM.",
+                    "server_error" if status >= 500 else "invalid_request_error",
+                    None,
+                ),
+            )
+            retry = [(b"retry-after", b"1")] if status in (429, 503) else []
+            await _error(send, status, message, kind, code, headers=retry)
+            return True
+        return False
+
+    async def _chat(
+        self, scope: Scope, receive: Receive, send: Send, scenario: Scenario, key: str
+    ) -> None:
+        body = await _read_body(receive)
+        self.stats.bump(key, "requests")
+        if await self._injected_error(send, scenario, key):
+            return
+        try:
+            request = orjson.loads(body)
+            messages = request["messages"]
+            if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+                raise TypeError("messages must be a list of objects")
+        except (orjson.JSONDecodeError, KeyError, TypeError) as error:
+            await _error(
+                send,
+                400,
+                f"Invalid chat completion request: {error}",
+                "invalid_request_error",
+                None,
+            )
+            return
+        response_format = request.get("response_format")
+        prompt = parse_messages(
+            messages, response_format if isinstance(response_format, dict) else None
+        )
+        choices = max(1, int(request.get("n") or 1))
+        max_tokens = request.get("max_completion_tokens") or request.get("max_tokens")
+        replies: list[tuple[list[str], str]] = []
+        for variant in range(1 if request.get("stream") else choices):
+            text = compose_reply(
+                prompt, words=scenario.words, react_steps=scenario.react_steps, variant=variant
+            )
+            pieces = split_tokens(text)
+            finish = "stop"
+            if isinstance(max_tokens, int) and 0 < max_tokens < len(pieces):
+                pieces, finish = pieces[:max_tokens], "length"
+            replies.append((pieces, finish))
+        stream_options = request.get("stream_options")
+        reply = _Reply(
+            id=f"chatcmpl-fake{next(self._ids):010x}",
+            created=int(time.time()),
+            model=str(request.get("model") or "fake-model"),
+            pieces=replies[0][0],
+            finish_reason=replies[0][1],
+            prompt_tokens=sum(len(message_text(m)) for m in messages) // 4 + 1,
+            include_usage=isinstance(stream_options, dict)
+            and bool(stream_options.get("include_usage")),
+        )
+        connection = _Connection()
+        task = asyncio.current_task()
+        watcher = asyncio.ensure_future(_watch(receive, connection, task))
+        try:
+            if request.get("stream"):
+                await self._stream(send, scenario, key, reply)
+            else:
+                await self._complete(send, scenario, key, reply, replies)
+        except asyncio.CancelledError:
+            if not connection.client_gone or task is None:
+                raise
+            task.uncancel()
+            if not request.get("stream"):
+                self.stats.bump(key, "completions_disconnected")
+        finally:
+            connection.finished = True
+            watcher.cancel()
+
+    async def _stream(self, send: Send, scenario: Scenario, key: str, reply: _Reply) -> None:
+        stats = self.stats
+        stats.bump(key, "streams_started")
+        stats.bump(key, "streams_open")
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+            prefix, suffix = _content_frame_parts(reply)
+            cut = _cut_point(scenario, len(reply.pieces))
+            if scenario.first_s:
+                await asyncio.sleep(scenario.first_s)
+            for index, piece in enumerate(reply.pieces):
+                if index == cut:
+                    await self._fail(scenario, key)
+                if index and scenario.delay_s:
+                    await asyncio.sleep(scenario.delay_s)
+                delta = orjson.dumps(
+                    {"role": "assistant", "content": piece} if index == 0 else {"content": piece}
+                )
+                frame = prefix + delta + suffix
+                await send({"type": "http.response.body", "body": frame, "more_body": True})
+                stats.bump(key, "chunks_sent")
+            if cut == len(reply.pieces):
+                await self._fail(scenario, key)
+            await send(
+                {"type": "http.response.body", "body": _closing_frames(reply), "more_body": False}
+            )
+            stats.bump(key, "streams_completed")
+        except asyncio.CancelledError:
+            stats.bump(key, "streams_disconnected")
+            raise
+        finally:
+            stats.bump(key, "streams_open", -1)
+
+    async def _complete(
+        self,
+        send: Send,
+        scenario: Scenario,
+        key: str,
+        reply: _Reply,
+        replies: list[tuple[list[str], str]],
+    ) -> None:
+        """A non-streaming answer; pacing switches delay it as if the tokens were generated."""
+        pause = scenario.first_s + scenario.delay_s * max(0, len(reply.pieces) - 1)
+        if pause:
+            await asyncio.sleep(pause)
+        completion_tokens = sum(len(pieces) for pieces, _ in replies)
+        body = orjson.dumps(
+            {
+                "id": reply.id,
+                "object": "chat.completion",
+                "created": reply.created,
+                "model": reply.model,
+                "choices": [
+                    {
+                        "index": index,
+                        "message": {
+                            "role": "assistant",
+                            "content": "".join(pieces),
+                            "refusal": None,
+                        },
+                        "logprobs": None,
+                        "finish_reason": finish,
+                    }
+                    for index, (pieces, finish) in enumerate(replies)
+                ],
+                "usage": _usage(reply, completion_tokens),
+            }
+        )
+        if scenario.stall_after is not None:
+            await _stall()
+        if scenario.break_after is not None:
+            headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            half = body[: len(body) // 2]
+            await send({"type": "http.response.body", "body": half, "more_body": True})
+            self.stats.bump(key, "streams_aborted")
+            raise _AbortStream
+        self.stats.bump(key, "completions")
+        await _json(send, 200, body)
+
+    async def _fail(self, scenario: Scenario, key: str) -> None:
+        """Stall until the client leaves, or drop the connection, as the scenario says."""
+        if scenario.stall_after is not None:
+            await _stall()
+        self.stats.bump(key, "streams_aborted")
+        raise _AbortStream
+
+
+def _cut_point(scenario: Scenario, pieces: int) -> int | None:
+    """Index of the chunk at which a stall/break switch strikes (``pieces``: after the last)."""
+    after = scenario.stall_after if scenario.stall_after is not None else scenario.break_after
+    return None if after is None else min(after, pieces)
+
+
+async def _stall() -> None:
+    """Wait until the watcher cancels us because the client went away."""
+    await asyncio.get_running_loop().create_future()
+
+
+async def _watch(receive: Receive, connection: _Connection, task: asyncio.Task[Any] | None) -> None:
+    """Cancel the request handler as soon as the client disconnects before the response ends."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            if not connection.finished and task is not None:
+                connection.client_gone = True
+                task.cancel()
+            return
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def _usage(reply: _Reply, completion_tokens: int | None = None) -> dict[str, int]:
+    completion = len(reply.pieces) if completion_tokens is None else completion_tokens
+    return {
+        "prompt_tokens": reply.prompt_tokens,
+        "completion_tokens": completion,
+        "total_tokens": reply.prompt_tokens + completion,
+    }
+
+
+def _chunk(reply: _Reply, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": reply.id,
+        "object": "chat.completion.chunk",
+        "created": reply.created,
+        "model": reply.model,
+        **fields,
+    }
+
+
+def _content_frame_parts(reply: _Reply) -> tuple[bytes, bytes]:
+    """The bytes before and after the ``delta`` object of every content chunk of a stream.
+
+    Serialising the envelope once per stream leaves one small ``orjson.dumps`` per token.
+    """
+    marker = {"__delta__": 0}
+    choice = {"index": 0, "delta": marker, "logprobs": None, "finish_reason": None}
+    frame = b"data: " + orjson.dumps(_chunk(reply, choices=[choice])) + b"\n\n"
+    prefix, suffix = frame.split(orjson.dumps(marker))
+    return prefix, suffix
+
+
+def _closing_frames(reply: _Reply) -> bytes:
+    """The finish-reason chunk, the usage chunk (if asked for) and ``[DONE]``, like OpenAI."""
+    choice = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": reply.finish_reason}
+    chunks = [_chunk(reply, choices=[choice])]
+    if reply.include_usage:
+        chunks.append(_chunk(reply, choices=[], usage=_usage(reply)))
+    return b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks) + _DONE
+
+
+async def _json(
+    send: Send, status: int, payload: Any, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                *_JSON_HEADERS,
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def _not_found(send: Send, method: str, path: str) -> None:
+    message = f"Unknown request URL: {method} {path}."
+    await _error(send, 404, message, "invalid_request_error", None)
+
+
+async def _error(
+    send: Send,
+    status: int,
+    message: str,
+    kind: str,
+    code: str | None,
+    *,
+    param: str | None = None,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """An error with OpenAI's body shape, which clients map to typed exceptions."""
+    payload = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    await _json(send, status, payload, headers)
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

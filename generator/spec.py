@@ -1,0 +1,219 @@
+"""The YAML contract (spec version 1): its shape, checked by pydantic.
+
+This layer checks only what each key may hold. Cross-references (a program's
+signature exists, a listener names a real output field) are resolved by
+:mod:`dspy_forge.model`, which builds the template-ready model from this one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+SPEC_VERSION = 1
+
+# A name that becomes a Python identifier and a URL path segment.
+Identifier = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64),
+]
+# The service name: a distribution name that also gives the package name in snake case.
+ServiceName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$", max_length=64),
+]
+OneLine = Annotated[str, StringConstraints(max_length=500)]
+LongText = Annotated[str, StringConstraints(max_length=20_000)]
+StatusTemplate = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+class SpecModel(BaseModel):
+    """Base of every spec section: immutable, and unknown keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
+
+
+class ServiceSpec(SpecModel):
+    """The service: its names and the version of the generated project."""
+
+    name: ServiceName = Field(
+        description="Distribution name of the generated project, e.g. 'research-agent'; "
+        "its package is the snake_case form ('research_agent')."
+    )
+    title: OneLine | None = Field(None, description="Human title; defaults to the name.")
+    description: LongText = Field("", description="What the service does (README, OpenAPI).")
+    version: Annotated[str, StringConstraints(pattern=r"^\d+(\.\d+){0,2}([ab]|rc)?\d*$")] = Field(
+        "0.1.0", description="Version of the generated project (PEP 440)."
+    )
+
+
+class LMSpec(SpecModel):
+    """A language model as LiteLLM names it, and how to call it."""
+
+    model: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+        description="LiteLLM model string, e.g. 'openai/gpt-4o-mini'."
+    )
+    api_key_env: Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$")] | None = Field(
+        None, description="Environment variable that holds the API key, e.g. OPENAI_API_KEY."
+    )
+    api_base: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = Field(
+        None, description="Base URL of an OpenAI-compatible endpoint."
+    )
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = Field(None, description="Sampling.")
+    max_tokens: Annotated[int, Field(gt=0, le=1_000_000)] | None = Field(
+        None, description="Most tokens per completion."
+    )
+    cache: bool = Field(
+        False, description="DSPy's response cache. A cached answer streams as one chunk."
+    )
+
+
+class LMOverride(SpecModel):
+    """Per-program changes to the service's LM; unset keys keep the service's value."""
+
+    model: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    api_key_env: Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$")] | None = None
+    api_base: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = None
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    max_tokens: Annotated[int, Field(gt=0, le=1_000_000)] | None = None
+    cache: bool | None = None
+
+
+class FieldSpec(SpecModel):
+    """One input or output field of a signature."""
+
+    type: Annotated[str, StringConstraints(min_length=1, max_length=500)] = Field(
+        "str",
+        description="str, int, float, bool, list[T], dict[str, T], Literal[...], T | None, "
+        "Image or History.",
+    )
+    description: LongText = Field("", description="Shown to the LM and in the OpenAPI schema.")
+
+
+def _field_map(value: object) -> object:
+    """Accept the shorthand ``name: type`` for a field with no description."""
+    if isinstance(value, dict):
+        return {k: {"type": v} if isinstance(v, str) else v for k, v in value.items()}
+    return value
+
+
+FieldMap = dict[Identifier, FieldSpec]
+
+
+class SignatureSpec(SpecModel):
+    """A named DSPy signature: instructions and ordered, typed fields."""
+
+    instructions: LongText | None = Field(
+        None, description="The task, as the signature's docstring; DSPy's default when unset."
+    )
+    inputs: FieldMap = Field(description="Input fields, in order.")
+    outputs: FieldMap = Field(description="Output fields, in order.")
+
+    _shorthand = field_validator("inputs", "outputs", mode="before")(_field_map)
+
+
+class ToolSpec(SpecModel):
+    """A tool an agent may call; the generated project holds a typed stub to fill in."""
+
+    description: LongText = Field(description="What the tool does; the LM reads it.")
+    args: FieldMap = Field(default_factory=dict, description="Typed arguments, in order.")
+    returns: Annotated[str, StringConstraints(min_length=1, max_length=500)] = Field(
+        "str", description="Return type."
+    )
+    impl: Annotated[
+        str,
+        StringConstraints(pattern=r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"),
+    ] | None = Field(
+        None,
+        description="Where the implementation lives in the generated package, as "
+        "'module:function' (e.g. 'tools.search:search'); defaults to 'tools.<name>:<name>'.",
+    )
+
+    _shorthand = field_validator("args", mode="before")(_field_map)
+
+
+class ListenerSpec(SpecModel):
+    """An output field streamed token by token."""
+
+    field: Identifier = Field(description="Output field to stream (a str field).")
+    predictor: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")] | None = (
+        Field(None, description="Predictor that produces the field, when several do.")
+    )
+    allow_reuse: bool = Field(
+        False, description="Stream the field every time the predictor runs (e.g. in a loop)."
+    )
+
+
+Hook = Literal["tool_start", "tool_end", "lm_start", "lm_end", "module_start", "module_end"]
+HOOKS: tuple[Hook, ...] = (
+    "tool_start",
+    "tool_end",
+    "lm_start",
+    "lm_end",
+    "module_start",
+    "module_end",
+)
+
+
+class StatusSpec(SpecModel):
+    """What to say at each hook; a missing or null hook stays silent."""
+
+    tool_start: StatusTemplate | None = Field(None, description="Placeholders: {program} {tool} {args}.")
+    tool_end: StatusTemplate | None = Field(None, description="Placeholders: {program} {tool} {output}.")
+    lm_start: StatusTemplate | None = Field(None, description="Placeholders: {program} {model}.")
+    lm_end: StatusTemplate | None = Field(None, description="Placeholders: {program} {model}.")
+    module_start: StatusTemplate | None = Field(None, description="Placeholders: {program} {module}.")
+    module_end: StatusTemplate | None = Field(None, description="Placeholders: {program} {module}.")
+
+
+ModuleName = Literal["Predict", "ChainOfThought", "ReAct"]
+
+
+class ProgramSpec(SpecModel):
+    """A served DSPy program: its module, signature, streaming and status messages."""
+
+    module: ModuleName = Field(description="The DSPy module that runs the signature.")
+    signature: Annotated[str, StringConstraints(min_length=1, max_length=2_000)] = Field(
+        description="A signature name from `signatures`, or an inline string signature "
+        "such as 'question -> answer' or 'question: str -> score: float'."
+    )
+    description: LongText = Field("", description="What the program does (OpenAPI, README).")
+    tools: list[Identifier] = Field(default_factory=list, description="Tools (ReAct only).")
+    max_iters: Annotated[int, Field(gt=0, le=100)] | None = Field(
+        None, description="Most tool steps (ReAct only; DSPy's default is 20)."
+    )
+    lm: LMOverride | None = Field(None, description="Overrides of the service's LM.")
+    stream: list[ListenerSpec] = Field(
+        default_factory=list, description="Output fields streamed token by token."
+    )
+    status: StatusSpec = Field(default_factory=StatusSpec, description="Status messages.")
+    state: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = Field(
+        None,
+        description="JSON file saved by program.save(), relative to the spec; copied into "
+        "the project and loaded at start-up.",
+    )
+
+
+class Spec(SpecModel):
+    """A dspy-forge spec: one service of DSPy programs."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        title="dspy-forge spec",
+        json_schema_extra={"$id": "https://dspy-forge.dev/schema/spec-v1.json"},
+    )
+
+    version: Literal[1] = Field(description="Spec format version.")
+    service: ServiceSpec
+    lm: LMSpec
+    signatures: dict[Identifier, SignatureSpec] = Field(default_factory=dict)
+    tools: dict[Identifier, ToolSpec] = Field(default_factory=dict)
+    programs: dict[Identifier, ProgramSpec] = Field(min_length=1)
+
+
+def snake_case(name: str) -> str:
+    """The package form of a service name: 'research-agent' -> 'research_agent'."""
+    return re.sub(r"[-]+", "_", name).lower()

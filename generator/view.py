@@ -1,0 +1,159 @@
+"""The data the templates render: the service model with every string pre-escaped.
+
+Copier renders in a sandbox without our filters, and a safe template cannot
+register any, so each spec string is given to the templates already encoded for
+the place it goes (``*_py`` for Python source, ``*_toml``, ``*_md``). Templates
+never write a spec string raw; identifiers are safe as they are, being checked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dspy_forge.literals import md_text, py_literal, py_str, toml_str
+from dspy_forge.model import (
+    FieldModel,
+    LMModel,
+    ProgramModel,
+    ServiceModel,
+    SignatureModel,
+    ToolModel,
+)
+
+SCHEMA = 1  # version of this data layout, recorded in .copier-answers.yml
+
+
+def docstring(text: str | None) -> str | None:
+    """``text`` as a one-line docstring body when it is safe and stable as one."""
+    if not text:
+        return None
+    line = " ".join(text.split())
+    if len(line) > 88 or not line.isprintable() or any(c in line for c in '\\"'):
+        return None
+    return line
+
+
+def _text(text: str) -> dict[str, str]:
+    return {"py": py_str(text), "md": md_text(text), "toml": toml_str(text)}
+
+
+def _field(field: FieldModel) -> dict[str, Any]:
+    return {
+        "name": field.name,
+        "annotation": field.type.annotation,
+        "description": _text(field.description),
+        "has_description": bool(field.description),
+        "optional": field.type.optional,
+        "sample_py": py_literal(field.type.sample),
+    }
+
+
+def _signature(signature: SignatureModel) -> dict[str, Any]:
+    doc = docstring(signature.instructions)
+    return {
+        "class_name": signature.class_name,
+        "docstring": doc,
+        "instructions_py": None
+        if signature.instructions is None or doc is not None
+        else py_str(signature.instructions),
+        "inputs": [_field(f) for f in signature.inputs],
+        "outputs": [_field(f) for f in signature.outputs],
+    }
+
+
+def _lm_kwargs(lm: LMModel) -> list[str]:
+    values = {
+        "model": lm.model,
+        "api_key_env": lm.api_key_env,
+        "api_base": lm.api_base,
+        "temperature": lm.temperature,
+        "max_tokens": lm.max_tokens,
+        "cache": lm.cache,
+    }
+    return [f"{key}={py_literal(value)}" for key, value in values.items() if value is not None]
+
+
+def _tool(tool: ToolModel) -> dict[str, Any]:
+    return {
+        "name": tool.name,
+        "module": tool.module,
+        "module_name": tool.module.rsplit(".", 1)[-1],
+        "function": tool.function,
+        "description": _text(tool.description),
+        "docstring": docstring(tool.description) or "Implement this tool; its description is in the spec.",
+        "args": [_field(arg) for arg in tool.args],
+        "returns": tool.returns.annotation,
+    }
+
+
+def _program(program: ProgramModel) -> dict[str, Any]:
+    outputs = [*program.extra_outputs, *program.signature.outputs]
+    return {
+        "name": program.name,
+        "class_prefix": program.class_prefix,
+        "module": program.module,
+        "description": _text(program.description or f"Run the {program.name} program."),
+        "signature_class": program.signature.class_name,
+        "inputs": [_field(f) for f in program.signature.inputs],
+        "outputs": [_field(f) for f in outputs],
+        "tools": [_tool(t) for t in program.tools],
+        "max_iters": program.max_iters,
+        "lm_kwargs": _lm_kwargs(program.lm) if program.lm else None,
+        "listeners": [
+            {
+                "field": listener.field,
+                "predictor_py": py_str(listener.predictor),
+                "field_py": py_str(listener.field),
+                "allow_reuse": listener.allow_reuse,
+            }
+            for listener in program.listeners
+        ],
+        "status": [
+            {"hook": hook, "template_py": py_literal(template)} for hook, template in program.status
+        ],
+        "status_hooks": [hook for hook, template in program.status if template is not None],
+        "state_file": program.state_file,
+        "streamed_outputs": sorted(
+            {listener.field for listener in program.listeners} & {f.name for f in outputs}
+        ),
+    }
+
+
+def render_data(model: ServiceModel) -> dict[str, Any]:
+    """The ``service`` answer given to Copier for ``model``."""
+    modules: dict[str, list[ToolModel]] = {}
+    for tool in model.tools:
+        modules.setdefault(tool.module, []).append(tool)
+    annotations = [
+        f.type
+        for sig in model.signatures
+        for f in (*sig.inputs, *sig.outputs)
+    ] + [arg.type for tool in model.tools for arg in tool.args] + [t.returns for t in model.tools]
+    return {
+        "schema": SCHEMA,
+        "name": model.name,
+        "package": model.package,
+        "title": _text(model.title),
+        "description": _text(model.description),
+        "has_description": bool(model.description),
+        "version": model.version,
+        "lm": {"kwargs": _lm_kwargs(model.lm), "model": _text(model.lm.model)},
+        "api_key_env": model.lm.api_key_env,
+        "signatures": [_signature(s) for s in model.signatures],
+        "tool_modules": [
+            {
+                "name": name.rsplit(".", 1)[-1],
+                "tools": [_tool(t) for t in tools],
+                "uses_literal": any(
+                    t.returns.uses_literal or any(a.type.uses_literal for a in t.args) for t in tools
+                ),
+            }
+            for name, tools in sorted(modules.items())
+        ],
+        "tools": [_tool(t) for t in model.tools],
+        "programs": [_program(p) for p in model.programs],
+        "uses_literal": any(t.uses_literal for t in annotations),
+        "uses_dspy_types": any(t.uses_dspy_type for t in annotations),
+        "uses_tools": bool(model.tools),
+        "uses_state": any(p.state_file for p in model.programs),
+    }

@@ -1,0 +1,54 @@
+"""Language models from the spec's configuration and the environment.
+
+Only ``api_key``, ``api_base`` and ``timeout`` are passed as client settings:
+any other (headers, for example) silently moves DSPy from its native engine to
+LiteLLM, which costs several times the CPU per request.
+"""
+
+import os
+from dataclasses import dataclass
+
+import dspy
+
+
+@dataclass(frozen=True)
+class LMConfig:
+    """An LM as the spec describes it."""
+
+    model: str
+    api_key_env: str | None = None
+    api_base: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    cache: bool = False
+
+
+@dataclass(frozen=True)
+class LMOverrides:
+    """Environment overrides (LM_MODEL, LM_API_BASE, LM_API_KEY) of the service's LM."""
+
+    model: str | None = None
+    api_base: str | None = None
+    api_key: str | None = None
+    timeout: float | None = None
+
+
+def build_lm(config: LMConfig, overrides: LMOverrides | None = None) -> dspy.LM:
+    """Create the LM for ``config``, with ``overrides`` applied when given."""
+    overrides = overrides or LMOverrides()
+    api_key = overrides.api_key or (
+        os.environ.get(config.api_key_env) if config.api_key_env else None
+    )
+    client: dict[str, str | float] = {}
+    if api_key:
+        client["api_key"] = api_key
+    if api_base := overrides.api_base or config.api_base:
+        client["api_base"] = api_base
+    if overrides.timeout is not None:
+        client["timeout"] = overrides.timeout
+    generation: dict[str, float | int] = {}
+    if config.temperature is not None:
+        generation["temperature"] = config.temperature
+    if config.max_tokens is not None:
+        generation["max_tokens"] = config.max_tokens
+    return dspy.LM(overrides.model or config.model, cache=config.cache, **client, **generation)
