@@ -107,7 +107,11 @@ def parse_yaml(text: str) -> tuple[Any, dict[KeyPath, Location], list[SpecError]
         loader.dispose()
     if not isinstance(data, dict):
         kind = type(data).__name__
-        return None, {}, [SpecError((), f"the document must be a mapping, found {kind}", _location(root))]
+        return (
+            None,
+            {},
+            [SpecError((), f"the document must be a mapping, found {kind}", _location(root))],
+        )
     return data, reader.locations, reader.errors
 
 
@@ -116,9 +120,9 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> KeyPath:
     path: list[str | int] = []
     current = data
     for part in loc:
-        if isinstance(current, dict) and part in current:
-            current = current[part]
-        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+        if (isinstance(current, dict) and part in current) or (
+            isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        ):
             current = current[part]
         else:
             continue  # a union branch or validator name, not a key
@@ -180,7 +184,9 @@ def _pydantic_errors(exc: ValidationError, data: Any) -> list[SpecError]:
     return errors
 
 
-def _locate(errors: list[SpecError], locations: dict[KeyPath, Location], file: str | None) -> list[SpecError]:
+def _locate(
+    errors: list[SpecError], locations: dict[KeyPath, Location], file: str | None
+) -> list[SpecError]:
     located = []
     for error in errors:
         path = error.path
@@ -194,7 +200,9 @@ def _locate(errors: list[SpecError], locations: dict[KeyPath, Location], file: s
     return located
 
 
-def load_spec_text(text: str, *, file: str | None = None, base_dir: Path | None = None) -> LoadedSpec:
+def load_spec_text(
+    text: str, *, file: str | None = None, base_dir: Path | None = None
+) -> LoadedSpec:
     """Validate spec text; raise :class:`SpecInvalid` with every located problem."""
     data, locations, errors = parse_yaml(text)
     if data is None or errors:
@@ -214,13 +222,19 @@ def load_spec(path: Path) -> LoadedSpec:
     try:
         size = path.stat().st_size
         if size > MAX_BYTES:
-            raise SpecInvalid([SpecError((), f"the file is larger than {MAX_BYTES} bytes", file=str(path))])
+            raise SpecInvalid(
+                [SpecError((), f"the file is larger than {MAX_BYTES} bytes", file=str(path))]
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecInvalid([SpecError((), "no such file", file=str(path))]) from None
     except IsADirectoryError:
-        raise SpecInvalid([SpecError((), "is a directory, not a spec file", file=str(path))]) from None
+        raise SpecInvalid(
+            [SpecError((), "is a directory, not a spec file", file=str(path))]
+        ) from None
     except UnicodeDecodeError as exc:
-        raise SpecInvalid([SpecError((), f"not UTF-8 text ({exc.reason})", file=str(path))]) from None
+        raise SpecInvalid(
+            [SpecError((), f"not UTF-8 text ({exc.reason})", file=str(path))]
+        ) from None
     loaded = load_spec_text(text, file=str(path), base_dir=path.parent)
     return replace(loaded, path=path)

@@ -9,6 +9,7 @@ user sees all of them at once.
 
 from __future__ import annotations
 
+import inspect
 import keyword
 import re
 import string
@@ -192,7 +193,11 @@ class _Builder:
         signatures = {
             name: sig
             for name, raw in spec.signatures.items()
-            if (sig := self.signature(name, raw.instructions, raw.inputs, raw.outputs, ("signatures", name)))
+            if (
+                sig := self.signature(
+                    name, raw.instructions, raw.inputs, raw.outputs, ("signatures", name)
+                )
+            )
         }
         tools = {
             name: tool
@@ -278,9 +283,13 @@ class _Builder:
                 self.error((*path, "outputs", field.name), "also an input field; names must differ")
                 ok = False
             if field.type.uses_dspy_type:
-                self.error((*path, "outputs", field.name, "type"), "Image and History are input types")
+                self.error(
+                    (*path, "outputs", field.name, "type"), "Image and History are input types"
+                )
                 ok = False
-        return SignatureModel(name, instructions, ins, outs) if ok else None
+        # DSPy reads instructions as a docstring (inspect.cleandoc); store them that way.
+        cleaned = inspect.cleandoc(instructions) if instructions else None
+        return SignatureModel(name, cleaned or None, ins, outs) if ok else None
 
     def tool(self, name: str, raw: Any, path: KeyPath) -> ToolModel | None:
         args = self.fields(raw.args, (*path, "args"))
@@ -327,7 +336,9 @@ class _Builder:
             return None
         extra = (REASONING,) if raw.module in {"ChainOfThought", "ReAct"} else ()
         if extra and "reasoning" in {f.name for f in (*signature.inputs, *signature.outputs)}:
-            self.error((*path, "signature"), f"{raw.module} adds a 'reasoning' output; rename the field")
+            self.error(
+                (*path, "signature"), f"{raw.module} adds a 'reasoning' output; rename the field"
+            )
             return None
         return ProgramModel(
             name=name,
@@ -485,9 +496,8 @@ def _check_template(template: str, allowed: frozenset[str]) -> str | None:
         if name is None:
             continue
         if name not in allowed:
-            return (
-                f"unknown placeholder {{{name}}}; this hook offers "
-                + ", ".join(f"{{{p}}}" for p in sorted(allowed))
+            return f"unknown placeholder {{{name}}}; this hook offers " + ", ".join(
+                f"{{{p}}}" for p in sorted(allowed)
             )
         if spec or conversion:
             return f"placeholder {{{name}}} takes no format spec or conversion"
@@ -497,7 +507,10 @@ def _check_template(template: str, allowed: frozenset[str]) -> str | None:
 def _split_top_level(text: str) -> list[str]:
     parts, depth, current = [], 0, ""
     for char in text:
-        depth += char in "[(" and 1 or char in "])" and -1 or 0
+        if char in "[(":
+            depth += 1
+        elif char in "])":
+            depth -= 1
         if char == "," and depth == 0:
             parts.append(current)
             current = ""
@@ -531,7 +544,9 @@ def _parse_inline(text: str) -> tuple[dict[str, Any], dict[str, Any]] | str:
     return result[0], result[1]
 
 
-def build_model(spec: Spec, base_dir: Path | None = None) -> tuple[ServiceModel | None, list[SpecError]]:
+def build_model(
+    spec: Spec, base_dir: Path | None = None
+) -> tuple[ServiceModel | None, list[SpecError]]:
     """Resolve a shape-checked spec into the template model, or return its errors."""
     builder = _Builder(spec, base_dir)
     model = builder.build()

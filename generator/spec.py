@@ -122,10 +122,15 @@ class ToolSpec(SpecModel):
     returns: Annotated[str, StringConstraints(min_length=1, max_length=500)] = Field(
         "str", description="Return type."
     )
-    impl: Annotated[
-        str,
-        StringConstraints(pattern=r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"),
-    ] | None = Field(
+    impl: (
+        Annotated[
+            str,
+            StringConstraints(
+                pattern=r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+            ),
+        ]
+        | None
+    ) = Field(
         None,
         description="Where the implementation lives in the generated package, as "
         "'module:function' (e.g. 'tools.search:search'); defaults to 'tools.<name>:<name>'.",
@@ -160,11 +165,17 @@ HOOKS: tuple[Hook, ...] = (
 class StatusSpec(SpecModel):
     """What to say at each hook; a missing or null hook stays silent."""
 
-    tool_start: StatusTemplate | None = Field(None, description="Placeholders: {program} {tool} {args}.")
-    tool_end: StatusTemplate | None = Field(None, description="Placeholders: {program} {tool} {output}.")
+    tool_start: StatusTemplate | None = Field(
+        None, description="Placeholders: {program} {tool} {args}."
+    )
+    tool_end: StatusTemplate | None = Field(
+        None, description="Placeholders: {program} {tool} {output}."
+    )
     lm_start: StatusTemplate | None = Field(None, description="Placeholders: {program} {model}.")
     lm_end: StatusTemplate | None = Field(None, description="Placeholders: {program} {model}.")
-    module_start: StatusTemplate | None = Field(None, description="Placeholders: {program} {module}.")
+    module_start: StatusTemplate | None = Field(
+        None, description="Placeholders: {program} {module}."
+    )
     module_end: StatusTemplate | None = Field(None, description="Placeholders: {program} {module}.")
 
 

@@ -103,7 +103,9 @@ def _parse(node: ast.expr, text: str) -> FieldType:
             if not (isinstance(args[0], ast.Name) and args[0].id == "str"):
                 raise TypeSyntaxError("dict keys must be str (JSON object keys are strings)")
             value = _parse(args[1], text)
-            return _container(f"dict[str, {value.annotation}]", "dict", value, {"key": value.sample})
+            return _container(
+                f"dict[str, {value.annotation}]", "dict", value, {"key": value.sample}
+            )
         if head == "Literal":
             return _literal(args)
         raise TypeSyntaxError(

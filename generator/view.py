@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dspy_forge.literals import md_text, py_literal, py_str, toml_str
+from dspy_forge.literals import json_str, md_text, py_literal, py_str, toml_str
 from dspy_forge.model import (
     FieldModel,
     LMModel,
@@ -23,14 +23,18 @@ from dspy_forge.model import (
 SCHEMA = 1  # version of this data layout, recorded in .copier-answers.yml
 
 
-def docstring(text: str | None) -> str | None:
-    """``text`` as a one-line docstring body when it is safe and stable as one."""
+def docstring(text: str | None) -> list[str] | None:
+    """The lines of a docstring that reads back as exactly ``text``, or None if none can.
+
+    ``text`` is already in :func:`inspect.cleandoc` form; a docstring is used only
+    when nothing in it needs escaping, so that it reads as plain prose.
+    """
     if not text:
         return None
-    line = " ".join(text.split())
-    if len(line) > 88 or not line.isprintable() or any(c in line for c in '\\"'):
+    lines = text.split("\n")
+    if any(not line.isprintable() or "\\" in line or '"' in line for line in lines):
         return None
-    return line
+    return lines
 
 
 def _text(text: str) -> dict[str, str]:
@@ -80,7 +84,11 @@ def _tool(tool: ToolModel) -> dict[str, Any]:
         "module_name": tool.module.rsplit(".", 1)[-1],
         "function": tool.function,
         "description": _text(tool.description),
-        "docstring": docstring(tool.description) or "Implement this tool; its description is in the spec.",
+        "docstring": (
+            tool_doc[0]
+            if (tool_doc := docstring(tool.description)) and len(tool_doc) == 1
+            else "Implement this tool; its description is in the spec."
+        ),
         "args": [_field(arg) for arg in tool.args],
         "returns": tool.returns.annotation,
     }
@@ -113,10 +121,17 @@ def _program(program: ProgramModel) -> dict[str, Any]:
         ],
         "status_hooks": [hook for hook, template in program.status if template is not None],
         "state_file": program.state_file,
+        "curl_body": _curl_body(program),
         "streamed_outputs": sorted(
             {listener.field for listener in program.listeners} & {f.name for f in outputs}
         ),
     }
+
+
+def _curl_body(program: ProgramModel) -> str:
+    """A sample request body to paste into a shell, inside single quotes in a code block."""
+    body = json_str({f.name: f.type.sample for f in program.signature.inputs})
+    return "{}" if any(c in body for c in "'`") else body
 
 
 def render_data(model: ServiceModel) -> dict[str, Any]:
@@ -124,11 +139,11 @@ def render_data(model: ServiceModel) -> dict[str, Any]:
     modules: dict[str, list[ToolModel]] = {}
     for tool in model.tools:
         modules.setdefault(tool.module, []).append(tool)
-    annotations = [
-        f.type
-        for sig in model.signatures
-        for f in (*sig.inputs, *sig.outputs)
-    ] + [arg.type for tool in model.tools for arg in tool.args] + [t.returns for t in model.tools]
+    annotations = (
+        [f.type for sig in model.signatures for f in (*sig.inputs, *sig.outputs)]
+        + [arg.type for tool in model.tools for arg in tool.args]
+        + [t.returns for t in model.tools]
+    )
     return {
         "schema": SCHEMA,
         "name": model.name,
@@ -145,7 +160,8 @@ def render_data(model: ServiceModel) -> dict[str, Any]:
                 "name": name.rsplit(".", 1)[-1],
                 "tools": [_tool(t) for t in tools],
                 "uses_literal": any(
-                    t.returns.uses_literal or any(a.type.uses_literal for a in t.args) for t in tools
+                    t.returns.uses_literal or any(a.type.uses_literal for a in t.args)
+                    for t in tools
                 ),
             }
             for name, tools in sorted(modules.items())

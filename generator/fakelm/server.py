@@ -353,7 +353,7 @@ class FakeLMApp:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             half = body[: len(body) // 2]
             await send({"type": "http.response.body", "body": half, "more_body": True})
-            self.stats.bump(key, "streams_aborted")
+            self.stats.bump(key, "connections_aborted")
             raise _AbortStream
         self.stats.bump(key, "completions")
         await _json(send, 200, body)
@@ -362,7 +362,7 @@ class FakeLMApp:
         """Stall until the client leaves, or drop the connection, as the scenario says."""
         if scenario.stall_after is not None:
             await _stall()
-        self.stats.bump(key, "streams_aborted")
+        self.stats.bump(key, "connections_aborted")
         raise _AbortStream
 
 

@@ -18,7 +18,7 @@ COUNTERS = (
     "streams_started",
     "streams_completed",
     "streams_disconnected",
-    "streams_aborted",
+    "connections_aborted",
     "streams_open",
     "chunks_sent",
 )
@@ -28,7 +28,7 @@ COUNTERS = (
 ``completions_disconnected``: the client left before a non-streaming answer was sent;
 ``errors``: injected HTTP errors; ``streams_started``/``streams_completed``: streams begun and
 ended with ``[DONE]``; ``streams_disconnected``: the client left before the stream ended;
-``streams_aborted``: the server dropped the connection on purpose (``break-after-<n>``);
+``connections_aborted``: the server dropped a connection on purpose (``break-after-<n>``);
 ``streams_open``: streams in progress now; ``chunks_sent``: content chunks written.
 """
 

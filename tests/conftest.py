@@ -1,0 +1,62 @@
+"""Shared fixtures: the fake LM server and generated example projects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from dspy_forge.fakelm.testing import FakeLM, running_fake_lm
+from dspy_forge.loader import load_spec
+from dspy_forge.render import generate
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+EXAMPLES = sorted(path.stem for path in SPECS.glob("*.yaml"))
+
+# Tool bodies a user would write after generating, so agents get real observations.
+TOOL_BODIES: dict[str, dict[str, str]] = {
+    "research-agent": {
+        "search.py": '''async def search(query: str) -> str:
+    """Search for information."""
+    return f"Results for: {query}"
+''',
+    },
+    "toolbox": {
+        "glossary.py": '''async def lookup(term: str, limit: int) -> list[str]:
+    """Look up a term in the glossary."""
+    return [f"{term}: entry {number}" for number in range(1, limit + 1)]
+
+
+async def today() -> str:
+    """Today's date."""
+    return "2026-11-25"
+''',
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def fake_lm() -> Iterator[FakeLM]:
+    """The project's fake OpenAI-compatible LM, on loopback, for the whole session."""
+    with running_fake_lm() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def example_project(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Generate an example spec once per session, with its tools filled in."""
+    made: dict[str, Path] = {}
+
+    def make(name: str) -> Path:
+        if name not in made:
+            loaded = load_spec(SPECS / f"{name}.yaml")
+            out = generate(loaded, tmp_path_factory.mktemp(name) / "project")
+            tools = out / "src" / loaded.model.package / "tools"
+            for file, body in TOOL_BODIES.get(name, {}).items():
+                (tools / file).write_text(body, encoding="utf-8")
+            made[name] = out
+        return made[name]
+
+    return make
