@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -74,8 +75,12 @@ def running_service(
     *,
     host: str = "127.0.0.1",
     startup_timeout: float = 60.0,
+    log: IO[bytes] | None = None,
 ) -> Iterator[RunningService]:
-    """Serve ``project`` on a free port for the ``with`` block, then stop it."""
+    """Serve ``project`` on a free port for the ``with`` block, then stop it.
+
+    ``log`` receives the server's stdout and stderr (default: this process's).
+    """
     port = free_port(host)
     environment = {
         **os.environ,
@@ -83,7 +88,13 @@ def running_service(
         "PYTHONUNBUFFERED": "1",
         **env,
     }
-    process = subprocess.Popen(service_command(package, host, port), cwd=project, env=environment)
+    process = subprocess.Popen(
+        service_command(package, host, port),
+        cwd=project,
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT if log is not None else None,
+    )
     url = f"http://{host}:{port}"
     try:
         _await_health(url, process, startup_timeout)

@@ -29,6 +29,28 @@ class Failure:
     log_level: int = logging.ERROR
 
 
+class RunFailed(Exception):
+    """A run failed or was refused; carries how to report it."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.code)
+        self.failure = failure
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether a transport error was a timeout somewhere down its cause chain."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if (
+            isinstance(cause, TimeoutError)
+            or "Timeout" in type(cause).__name__
+            or "timed out" in str(cause)
+        ):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def describe(exc: BaseException) -> Failure:
     """Classify an exception raised while running a program."""
     if isinstance(exc, LMAuthError):
@@ -54,6 +76,8 @@ def describe(exc: BaseException) -> Failure:
         return Failure(502, "unparsable_output", "The language model's answer could not be parsed.")
     if isinstance(exc, LMConfigurationError):
         return Failure(500, "lm_not_configured", "The language model is not configured.")
+    if isinstance(exc, LMTransportError) and _timed_out(exc):
+        return Failure(504, "timeout", "The language model did not answer in time.")
     if isinstance(exc, LMTransportError):
         return Failure(502, "upstream_unavailable", "The language model could not be reached.")
     return Failure(502, "upstream_error", "The program failed; see the server log.")

@@ -1,15 +1,13 @@
-"""Failures of a run as HTTP responses: ``{"error": {"code", "message"}}``."""
+"""Failures as HTTP responses: ``{"error": {"code", "message"}}`` with a fitting status."""
 
 import logging
 from typing import Any
 
-import dspy
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from .errors import Failure, describe
-from .program import ServedProgram
+from .errors import Failure, RunFailed
 
 logger = logging.getLogger(__name__)
 
@@ -30,38 +28,38 @@ class ErrorResponse(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}
     for status, description in {
+        422: "The input does not validate, or is too long for the model.",
         429: "The LM provider is rate limiting requests.",
         502: "The LM or the program failed.",
-        504: "The LM did not answer in time.",
+        503: "Too many runs in progress, or the server is shutting down.",
+        504: "The LM or the program did not finish in time.",
     }.items()
 }
 
 
-class RunFailed(Exception):
-    """A program run failed; carries how to report it."""
+STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-Sent Events: status, token, prediction, then done "
+        "(or error). See the service's README for the protocol.",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
 
-    def __init__(self, failure: Failure) -> None:
-        super().__init__(failure.code)
-        self.failure = failure
 
-
-async def run_to_completion(program: ServedProgram, inputs: dict[str, Any]) -> dspy.Prediction:
-    """Run ``program``, turning any failure into :class:`RunFailed`."""
-    try:
-        return await program.predict(inputs)
-    except Exception as exc:
-        raise RunFailed(describe(exc)) from exc
+def error_response(failure: Failure) -> JSONResponse:
+    """The JSON error response for ``failure``, with Retry-After when known."""
+    headers = {}
+    if failure.retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(failure.retry_after)))
+    body = ErrorResponse(error=ErrorBody(code=failure.code, message=failure.message))
+    return JSONResponse(body.model_dump(), status_code=failure.status, headers=headers)
 
 
 async def _run_failed(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RunFailed)
     failure = exc.failure
     logger.log(failure.log_level, "run failed: %s", failure.code, exc_info=exc.__cause__)
-    headers = {}
-    if failure.retry_after is not None:
-        headers["Retry-After"] = str(max(1, round(failure.retry_after)))
-    body = ErrorResponse(error=ErrorBody(code=failure.code, message=failure.message))
-    return JSONResponse(body.model_dump(), status_code=failure.status, headers=headers)
+    return error_response(failure)
 
 
 def add_error_handlers(app: FastAPI) -> None:

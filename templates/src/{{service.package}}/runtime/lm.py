@@ -31,6 +31,7 @@ class LMOverrides:
     api_base: str | None = None
     api_key: str | None = None
     timeout: float | None = None
+    num_retries: int | None = None
 
 
 def build_lm(config: LMConfig, overrides: LMOverrides | None = None) -> dspy.LM:
@@ -51,4 +52,7 @@ def build_lm(config: LMConfig, overrides: LMOverrides | None = None) -> dspy.LM:
         generation["temperature"] = config.temperature
     if config.max_tokens is not None:
         generation["max_tokens"] = config.max_tokens
-    return dspy.LM(overrides.model or config.model, cache=config.cache, **client, **generation)
+    retries = {} if overrides.num_retries is None else {"num_retries": overrides.num_retries}
+    return dspy.LM(
+        overrides.model or config.model, cache=config.cache, **retries, **client, **generation
+    )

@@ -1,0 +1,290 @@
+"""Admission, deadlines and shutdown for program runs, and their SSE responses.
+
+A stream is a race between four parties: the program, the client, the clock
+(deadline, idle timeout, keep-alive) and the server's shutdown. Each run is
+one task that iterates the program and puts its events into a bounded queue;
+the response body reads the queue. So:
+
+- a failure before the first event becomes a plain HTTP error (the status line
+  is not sent until the first event is in hand);
+- a slow client fills the queue and the run waits, holding at most
+  ``stream_buffer`` events (and DSPy's own 16) in memory;
+- stopping a run, for whatever reason, is cancelling its task (note 1), and the
+  body always does that before it returns, so no run outlives its response.
+
+Notes:
+1. Closing a ``streamify`` generator from a task other than the one iterating
+   it leaks an anyio cancel scope that later cancels the wrong task; a run is
+   only ever stopped by cancelling the task that iterates it.
+2. ``fastapi.sse``'s generator routes send the status line before the first
+   event, so the stream routes return an ``EventSourceResponse`` built here,
+   encoded with FastAPI's own ``format_sse_event``.
+"""
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import dspy
+from fastapi.sse import KEEPALIVE_COMMENT, EventSourceResponse, format_sse_event
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from .errors import Failure, RunFailed, describe
+from .events import DoneEvent, ErrorEvent, Event, PredictionEvent
+from .http import error_response
+from .program import ServedProgram
+
+logger = logging.getLogger(__name__)
+
+ToResponse = Callable[[dspy.Prediction], BaseModel]
+
+OVERLOADED = Failure(503, "overloaded", "Too many requests in progress; retry shortly.", 1.0)
+SHUTTING_DOWN = Failure(503, "shutting_down", "The server is shutting down; retry elsewhere.", 1.0)
+TIMED_OUT = Failure(504, "timeout", "The program did not finish in time.")
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    """How long and how many runs may go on, and how streams are paced."""
+
+    max_concurrent: int = 100
+    deadline: float | None = 300.0  # seconds for a whole run
+    idle_timeout: float | None = 60.0  # seconds between two events of a run
+    stream_buffer: int = 64  # events held for a slow client
+    keepalive: float = 15.0  # seconds of silence before a ": ping" comment
+    shutdown_grace: float = 10.0  # seconds open streams get to finish on shutdown
+
+
+class _End:
+    """Queue marker: the run is over; ``failure`` says how it failed, if it did."""
+
+    def __init__(self, failure: Failure | None = None) -> None:
+        self.failure = failure
+
+
+class Runs:
+    """Every run of the process: admission, limits and graceful shutdown."""
+
+    def __init__(self, limits: RunLimits) -> None:
+        self.limits = limits
+        self.active = 0
+        self.open: set[_Run] = set()
+        self.draining = False
+        self._drained = asyncio.Event()
+        self._grace_over = asyncio.Event()
+
+    def gate(self) -> Failure | None:
+        """Why a new run cannot start now, or None when it can."""
+        if self.draining:
+            return SHUTTING_DOWN
+        if self.active >= self.limits.max_concurrent:
+            return OVERLOADED
+        return None
+
+    async def predict(self, program: ServedProgram, inputs: dict[str, Any]) -> dspy.Prediction:
+        """Run to completion under the limits; raise :class:`RunFailed` on failure."""
+        if refusal := self.gate():
+            raise RunFailed(refusal)
+        self.active += 1
+        try:
+            async with asyncio.timeout(self.limits.deadline):
+                return await program.predict(inputs)
+        except TimeoutError as exc:
+            raise RunFailed(TIMED_OUT) from exc
+        except Exception as exc:
+            raise RunFailed(describe(exc)) from exc
+        finally:
+            self._release()
+
+    async def stream(
+        self, program: ServedProgram, inputs: dict[str, Any], to_response: ToResponse
+    ) -> Response:
+        """Start a run; answer with its event stream, or an error if it fails at once."""
+        if refusal := self.gate():
+            return error_response(refusal)
+        self.active += 1
+        run = _Run(self, program.name)
+        run.task = asyncio.create_task(self._run(program, inputs, to_response, run.queue))
+        try:
+            # Hold the status line until the first event, so that an early failure
+            # is an HTTP error, but not past the first keep-alive.
+            async with asyncio.timeout(self.limits.keepalive):
+                first: Event | _End | bytes = await run.queue.get()
+        except TimeoutError:
+            first = KEEPALIVE_COMMENT
+        except BaseException:
+            await run.close()
+            raise
+        if isinstance(first, _End) and first.failure is not None:
+            await run.close()
+            return error_response(first.failure)
+        return _RunResponse(run, self._frames(first, run))
+
+    async def _run(
+        self,
+        program: ServedProgram,
+        inputs: dict[str, Any],
+        to_response: ToResponse,
+        queue: asyncio.Queue[Event | _End],
+    ) -> None:
+        """Iterate the program (in this task only) and queue its events."""
+        loop = asyncio.get_running_loop()
+        limits = self.limits
+        deadline = loop.time() + limits.deadline if limits.deadline else None
+
+        def next_timeout() -> float | None:
+            idle = loop.time() + limits.idle_timeout if limits.idle_timeout else None
+            if idle is None or deadline is None:
+                return idle or deadline
+            return min(idle, deadline)
+
+        try:
+            async with asyncio.timeout(next_timeout()) as clock:
+                async with contextlib.aclosing(program.events(inputs)) as items:
+                    async for item in items:
+                        if isinstance(item, dspy.Prediction):
+                            outputs = to_response(item).model_dump(mode="json")
+                            item = PredictionEvent(outputs=outputs)
+                        clock.reschedule(deadline)  # a slow reader is not an idle program
+                        await queue.put(item)
+                        clock.reschedule(next_timeout())
+            await queue.put(DoneEvent())
+            await queue.put(_End())
+        except TimeoutError:
+            logger.warning("%s: run timed out", program.name)
+            await queue.put(_End(TIMED_OUT))
+        except Exception as exc:
+            failure = describe(exc)
+            logger.log(
+                failure.log_level, "%s: run failed: %s", program.name, failure.code, exc_info=exc
+            )
+            await queue.put(_End(failure))
+
+    async def _frames(self, first: Event | _End | bytes, run: "_Run") -> AsyncIterator[bytes]:
+        """The SSE body: numbered events, keep-alives, and a last error if the run fails."""
+        number = 0
+        item = first
+        try:
+            while not isinstance(item, _End):
+                if isinstance(item, bytes):
+                    yield item  # a keep-alive comment carries no id
+                else:
+                    number += 1
+                    yield _frame(item, number)
+                item = await self._next(run.queue)
+            if item.failure is not None:
+                error = ErrorEvent(code=item.failure.code, message=item.failure.message)
+                yield _frame(error, number + 1)
+        finally:
+            await run.close()
+
+    async def _next(self, queue: asyncio.Queue[Event | _End]) -> Event | _End | bytes:
+        """The next queued item, a keep-alive after silence, or the end on shutdown."""
+        if self._grace_over.is_set():
+            return _End(SHUTTING_DOWN)
+        try:
+            return queue.get_nowait()
+        except asyncio.QueueEmpty:
+            pass
+        try:
+            async with asyncio.timeout(self.limits.keepalive):
+                return await queue.get()
+        except TimeoutError:
+            return KEEPALIVE_COMMENT
+
+    def _release(self) -> None:
+        self.active -= 1
+        if self.draining and self.active == 0:
+            self._drained.set()
+
+    async def drain(self) -> None:
+        """Refuse new runs; give open ones ``shutdown_grace`` seconds, then end them."""
+        self.draining = True
+        if self.active == 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.limits.shutdown_grace):
+                await self._drained.wait()
+                return
+        self._grace_over.set()
+        for run in list(self.open):  # wake readers waiting for their next event
+            with contextlib.suppress(asyncio.QueueFull):
+                run.queue.put_nowait(_End(SHUTTING_DOWN))
+
+    def drain_on_signals(self) -> None:
+        """Start draining when the process gets SIGTERM or SIGINT, then let the server stop.
+
+        The server's own handler (uvicorn's) still runs after ours: it stops
+        accepting connections and waits for the open responses, which drain()
+        ends within the grace period.
+        """
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(sig)
+
+            def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+                loop.call_soon_threadsafe(lambda: loop.create_task(self.drain()))
+                if callable(previous):
+                    previous(signum, frame)
+
+            signal.signal(sig, handler)
+
+
+class _Run:
+    """One streamed run: its task and queue, and the slot it holds until closed."""
+
+    def __init__(self, runs: Runs, name: str) -> None:
+        self.runs = runs
+        self.name = name
+        self.queue: asyncio.Queue[Event | _End] = asyncio.Queue(runs.limits.stream_buffer)
+        self.task: asyncio.Task[None] | None = None
+        self.closed = False
+        runs.open.add(self)
+
+    async def close(self) -> None:
+        """Stop the run (if it still runs) and free its slot; safe to call twice."""
+        if self.closed:
+            return
+        self.closed = True
+        self.runs.open.discard(self)
+        self.runs._release()
+        if self.task is not None:
+            await _stop(self.task)
+
+
+class _RunResponse(EventSourceResponse):
+    """The event stream of a run, which closes the run however the response ends.
+
+    The body generator's own ``finally`` does not run if the client leaves
+    before the first chunk is sent (an async generator never started is never
+    finalized), so the response closes the run too.
+    """
+
+    def __init__(self, run: _Run, frames: AsyncIterator[bytes]) -> None:
+        super().__init__(frames, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        self._run = run
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._run.close()
+
+
+def _frame(event: Event | bytes, number: int) -> bytes:
+    if isinstance(event, bytes):
+        return event
+    return format_sse_event(data_str=event.model_dump_json(), event=event.event, id=str(number))
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    """Cancel a run's task and wait for it to unwind."""
+    if not task.done():
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
