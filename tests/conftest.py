@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+# DSPy would fetch model metadata over the network on first use; offline, use LiteLLM's copy.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "true")
+
 from collections.abc import Callable, Iterator
 from pathlib import Path
 

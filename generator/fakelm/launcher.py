@@ -61,7 +61,7 @@ def serve(
         access_log=False,
         lifespan="off",
         backlog=4096,
-        timeout_graceful_shutdown=2,
+        timeout_graceful_shutdown=1,
     )
     server = uvicorn.Server(config)
     # uvicorn configures logging in Config(); keep the on-purpose aborts out of its error log.

@@ -58,11 +58,11 @@ _CONSTRAINTS = {
     "maximum length: ": "maxLength",
     "a multiple of the given number: ": "multipleOf",
 }
-_SCALAR_SCHEMA_TYPES: dict[str, str] = {
-    "str": "string",
-    "int": "integer",
-    "float": "number",
-    "bool": "boolean",
+_SCALARS: dict[str, tuple[FieldKind, str]] = {
+    "str": ("str", "string"),
+    "int": ("int", "integer"),
+    "float": ("float", "number"),
+    "bool": ("bool", "boolean"),
 }
 
 
@@ -289,13 +289,11 @@ def _output_spec(name: str, type_name: str, constraints: str, note: str | None) 
         return OutputSpec(
             name, type_name, "choice", choices=tuple(note.split(" one of: ", 1)[1].split("; "))
         )
-    scalar = _SCALAR_SCHEMA_TYPES.get(type_name)
-    kind: FieldKind = "str"
-    if scalar is not None:
-        kind = type_name  # type: ignore[assignment]
-    elif note == "must be True or False":
-        kind, scalar = "bool", "boolean"
-    return OutputSpec(name, type_name, kind, schema={"type": scalar or "string", **limits})
+    # Anything else without a schema (str, Reasoning, custom text types) is answered as prose.
+    kind, json_type = _SCALARS.get(type_name, _SCALARS["str"])
+    if note == "must be True or False":
+        kind, json_type = _SCALARS["bool"]
+    return OutputSpec(name, type_name, kind, schema={"type": json_type, **limits})
 
 
 def _constraints(text: str) -> dict[str, Any]:

@@ -113,7 +113,7 @@ class _Connection:
 
 @dataclass(slots=True)
 class _Reply:
-    """A completion ready to send: its pieces, ids and usage."""
+    """One choice of a completion, ready to send: its token pieces, ids and usage inputs."""
 
     id: str
     created: int
@@ -162,7 +162,7 @@ class FakeLMApp:
             return
         route = path.removeprefix("/v1")
         if route == "/chat/completions" and method == "POST":
-            await self._chat(scope, receive, send, scenario, key)
+            await self._chat(receive, send, scenario, key)
         elif route == "/models" and method == "GET":
             await self._models(send, scenario, key)
         else:
@@ -212,9 +212,7 @@ class FakeLMApp:
             return True
         return False
 
-    async def _chat(
-        self, scope: Scope, receive: Receive, send: Send, scenario: Scenario, key: str
-    ) -> None:
+    async def _chat(self, receive: Receive, send: Send, scenario: Scenario, key: str) -> None:
         body = await _read_body(receive)
         self.stats.bump(key, "requests")
         if await self._injected_error(send, scenario, key):
@@ -233,33 +231,9 @@ class FakeLMApp:
                 None,
             )
             return
-        response_format = request.get("response_format")
-        prompt = parse_messages(
-            messages, response_format if isinstance(response_format, dict) else None
-        )
-        choices = max(1, int(request.get("n") or 1))
-        max_tokens = request.get("max_completion_tokens") or request.get("max_tokens")
-        replies: list[tuple[list[str], str]] = []
-        for variant in range(1 if request.get("stream") else choices):
-            text = compose_reply(
-                prompt, words=scenario.words, react_steps=scenario.react_steps, variant=variant
-            )
-            pieces = split_tokens(text)
-            finish = "stop"
-            if isinstance(max_tokens, int) and 0 < max_tokens < len(pieces):
-                pieces, finish = pieces[:max_tokens], "length"
-            replies.append((pieces, finish))
-        stream_options = request.get("stream_options")
-        reply = _Reply(
-            id=f"chatcmpl-fake{next(self._ids):010x}",
-            created=int(time.time()),
-            model=str(request.get("model") or "fake-model"),
-            pieces=replies[0][0],
-            finish_reason=replies[0][1],
-            prompt_tokens=sum(len(message_text(m)) for m in messages) // 4 + 1,
-            include_usage=isinstance(stream_options, dict)
-            and bool(stream_options.get("include_usage")),
-        )
+        replies = _compose(request, messages, scenario)
+        reply = replies[0]
+        reply.id = f"chatcmpl-fake{next(self._ids):010x}"
         connection = _Connection()
         task = asyncio.current_task()
         watcher = asyncio.ensure_future(_watch(receive, connection, task))
@@ -267,7 +241,7 @@ class FakeLMApp:
             if request.get("stream"):
                 await self._stream(send, scenario, key, reply)
             else:
-                await self._complete(send, scenario, key, reply, replies)
+                await self._complete(send, scenario, key, replies)
         except asyncio.CancelledError:
             if not connection.client_gone or task is None:
                 raise
@@ -288,11 +262,15 @@ class FakeLMApp:
             cut = _cut_point(scenario, len(reply.pieces))
             if scenario.first_s:
                 await asyncio.sleep(scenario.first_s)
+            # Pace against a schedule, so a busy event loop does not stretch every gap.
+            clock = asyncio.get_running_loop().time
+            due = clock()
             for index, piece in enumerate(reply.pieces):
                 if index == cut:
                     await self._fail(scenario, key)
                 if index and scenario.delay_s:
-                    await asyncio.sleep(scenario.delay_s)
+                    due += scenario.delay_s
+                    await asyncio.sleep(max(0.0, due - clock()))
                 delta = orjson.dumps(
                     {"role": "assistant", "content": piece} if index == 0 else {"content": piece}
                 )
@@ -312,18 +290,14 @@ class FakeLMApp:
             stats.bump(key, "streams_open", -1)
 
     async def _complete(
-        self,
-        send: Send,
-        scenario: Scenario,
-        key: str,
-        reply: _Reply,
-        replies: list[tuple[list[str], str]],
+        self, send: Send, scenario: Scenario, key: str, replies: list[_Reply]
     ) -> None:
         """A non-streaming answer; pacing switches delay it as if the tokens were generated."""
+        reply = replies[0]
         pause = scenario.first_s + scenario.delay_s * max(0, len(reply.pieces) - 1)
         if pause:
             await asyncio.sleep(pause)
-        completion_tokens = sum(len(pieces) for pieces, _ in replies)
+        completion_tokens = sum(len(r.pieces) for r in replies)
         body = orjson.dumps(
             {
                 "id": reply.id,
@@ -335,13 +309,13 @@ class FakeLMApp:
                         "index": index,
                         "message": {
                             "role": "assistant",
-                            "content": "".join(pieces),
+                            "content": "".join(r.pieces),
                             "refusal": None,
                         },
                         "logprobs": None,
-                        "finish_reason": finish,
+                        "finish_reason": r.finish_reason,
                     }
-                    for index, (pieces, finish) in enumerate(replies)
+                    for index, r in enumerate(replies)
                 ],
                 "usage": _usage(reply, completion_tokens),
             }
@@ -364,6 +338,41 @@ class FakeLMApp:
             await _stall()
         self.stats.bump(key, "connections_aborted")
         raise _AbortStream
+
+
+def _compose(request: dict[str, Any], messages: list[Any], scenario: Scenario) -> list[_Reply]:
+    """One reply per requested choice (``n``; streams always get one), split into tokens."""
+    response_format = request.get("response_format")
+    prompt = parse_messages(
+        messages, response_format if isinstance(response_format, dict) else None
+    )
+    n = request.get("n")
+    choices = n if isinstance(n, int) and 0 < n <= 128 and not request.get("stream") else 1
+    max_tokens = request.get("max_completion_tokens") or request.get("max_tokens")
+    stream_options = request.get("stream_options")
+    include_usage = isinstance(stream_options, dict) and bool(stream_options.get("include_usage"))
+    prompt_tokens = sum(len(message_text(m)) for m in messages) // 4 + 1
+    replies: list[_Reply] = []
+    for variant in range(choices):
+        text = compose_reply(
+            prompt, words=scenario.words, react_steps=scenario.react_steps, variant=variant
+        )
+        pieces = split_tokens(text)
+        finish = "stop"
+        if isinstance(max_tokens, int) and 0 < max_tokens < len(pieces):
+            pieces, finish = pieces[:max_tokens], "length"
+        replies.append(
+            _Reply(
+                id="",
+                created=int(time.time()),
+                model=str(request.get("model") or "fake-model"),
+                pieces=pieces,
+                finish_reason=finish,
+                prompt_tokens=prompt_tokens,
+                include_usage=include_usage,
+            )
+        )
+    return replies
 
 
 def _cut_point(scenario: Scenario, pieces: int) -> int | None:

@@ -205,9 +205,9 @@ async def test_delay_and_first_token_pauses(fake_lm: FakeLM, client: httpx.Async
             if event != "[DONE]" and json.loads(event)["choices"][0]["delta"].get("content"):
                 arrivals.append(time.perf_counter() - started)
     assert arrivals[0] >= 0.29
-    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    assert len(gaps) >= 10 and min(gaps) >= 0.03
-    assert arrivals[-1] - arrivals[0] >= 0.04 * len(gaps) * 0.9
+    gaps = sorted(b - a for a, b in itertools.pairwise(arrivals))
+    assert len(gaps) >= 10 and gaps[len(gaps) // 2] >= 0.03
+    assert arrivals[-1] - arrivals[0] >= 0.04 * len(gaps) * 0.95
 
 
 async def test_client_closing_early_counts_as_disconnected(fake_lm: FakeLM) -> None:
