@@ -76,10 +76,13 @@ def running_service(
     host: str = "127.0.0.1",
     startup_timeout: float = 60.0,
     log: IO[bytes] | None = None,
+    as_module: bool = False,
 ) -> Iterator[RunningService]:
     """Serve ``project`` on a free port for the ``with`` block, then stop it.
 
     ``log`` receives the server's stdout and stderr (default: this process's).
+    ``as_module`` starts it as its container does, ``python -m PACKAGE`` with HOST
+    and PORT in the environment, instead of through uvicorn's command line.
     """
     port = free_port(host)
     environment = {
@@ -88,8 +91,11 @@ def running_service(
         "PYTHONUNBUFFERED": "1",
         **env,
     }
+    if as_module:
+        environment.update(HOST=host, PORT=str(port))
+    command = [sys.executable, "-m", package] if as_module else service_command(package, host, port)
     process = subprocess.Popen(
-        service_command(package, host, port),
+        command,
         cwd=project,
         env=environment,
         stdout=log,

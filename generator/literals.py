@@ -8,22 +8,33 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import tomlkit
 
 
 def py_str(value: str) -> str:
-    """A Python string literal for ``value``, in the double-quoted form ruff formats to.
+    """A Python string literal for ``value``, quoted as ``ruff format`` would quote it.
 
-    ``repr`` does the escaping; only the choice of quote is adjusted, so that the
-    generated code is already what ``ruff format`` would write.
+    ``repr`` does the escaping; only the quote is changed afterwards, to the one
+    ruff prefers (double, unless the text holds more double quotes than single),
+    so that generated code is already formatted whatever the text.
     """
     literal = repr(value)
-    if literal.startswith("'") and '"' not in value:
-        # repr chose single quotes only because the text has no quote of either kind.
-        return f'"{literal[1:-1]}"'
-    return literal
+    quote = "'" if value.count('"') > value.count("'") else '"'
+    if literal[0] == quote:
+        return literal
+    other = literal[0]
+
+    def requote(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token == "\\" + other:
+            return other  # no longer needs its backslash
+        return "\\" + quote if token == quote else token
+
+    # Escape pairs are matched whole, so an escaped backslash is never split.
+    return quote + re.sub(r"""\\.|["']""", requote, literal[1:-1]) + quote
 
 
 def py_literal(value: Any) -> str:

@@ -19,7 +19,18 @@ from typing import Any
 
 from dspy_forge.errors import Path as KeyPath
 from dspy_forge.errors import SpecError
-from dspy_forge.spec import HOOKS, LMOverride, LMSpec, ProgramSpec, Spec, snake_case
+from dspy_forge.hints import closest, suggest
+from dspy_forge.names import name_clashes, pascal
+from dspy_forge.spec import (
+    HOOKS,
+    LMOverride,
+    LMSpec,
+    ProgramSpec,
+    ServerSpec,
+    Spec,
+    snake_case,
+)
+from dspy_forge.state import REACT_STEP, state_problem
 from dspy_forge.types import FieldType, TypeSyntaxError, parse_type
 
 # Placeholders each status hook can fill in (see the generated status.py).
@@ -31,28 +42,65 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     "module_start": frozenset({"program", "module"}),
     "module_end": frozenset({"program", "module"}),
 }
-# Names a field may not take: they shadow attributes of pydantic models or DSPy
-# signatures and predictions, which the generated code relies on.
+# Names a field may not take: they shadow attributes of pydantic models, DSPy
+# signatures (and their metaclass) or predictions, which the generated code and DSPy
+# rely on, or a name that field annotations in the generated class bodies read.
 RESERVED_FIELDS = frozenset(
     {
+        # pydantic.BaseModel (besides model_*)
+        "construct",
         "copy",
         "dict",
+        "from_orm",
         "json",
+        "parse_file",
+        "parse_obj",
+        "parse_raw",
         "schema",
+        "schema_json",
+        "update_forward_refs",
         "validate",
-        "construct",
+        # dspy.Signature and its metaclass
+        "append",
+        "append_instructions",
+        "delete",
+        "dump_state",
+        "equals",
         "fields",
+        "input_fields",
+        "insert",
         "instructions",
+        "load_state",
+        "output_fields",
+        "prepend",
         "signature",
-        "trajectory",
+        "with_instructions",
+        "with_updated_fields",
+        # dspy.Prediction, and the generated Outputs base
+        "completions",
+        "from_completions",
+        "from_prediction",
+        "get",
+        "get_lm_usage",
+        "inputs",
         "items",
         "keys",
-        "values",
-        "get",
-        "completions",
-        "inputs",
         "labels",
+        "set_lm_usage",
         "toDict",
+        "values",
+        "with_inputs",
+        "without",
+        # ReAct's trajectory; names read by annotations in a class body
+        "trajectory",
+        "Field",
+        "Literal",
+        "bool",
+        "dspy",
+        "float",
+        "int",
+        "list",
+        "str",
     }
 )
 # Module-level names of the generated modules that a signature or tool must not replace.
@@ -142,12 +190,14 @@ class ServiceModel:
     signatures: tuple[SignatureModel, ...]
     tools: tuple[ToolModel, ...]
     programs: tuple[ProgramModel, ...]
+    server: ServerSpec  # defaults of the generated settings, already validated
     state_sources: tuple[tuple[str, str], ...]  # (absolute source, project path)
 
     def to_data(self) -> dict[str, Any]:
         """Plain, JSON-ready data for the templates and Copier's answers file."""
         data = asdict(self)
         data.pop("state_sources")
+        data["server"] = self.server.model_dump(mode="json")
         return data
 
 
@@ -171,17 +221,15 @@ REASONING = FieldModel(
 )
 
 
-def pascal(name: str) -> str:
-    """'research_agent' -> 'ResearchAgent'."""
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
-
-
 class _Builder:
     """Builds a :class:`ServiceModel`, collecting errors instead of stopping at the first."""
 
-    def __init__(self, spec: Spec, base_dir: Path | None) -> None:
+    def __init__(
+        self, spec: Spec, base_dir: Path | None, unchecked: dict[str, frozenset[str]]
+    ) -> None:
         self.spec = spec
         self.base_dir = base_dir
+        self.unchecked = unchecked
         self.errors: list[SpecError] = []
 
     def error(self, path: KeyPath, message: str) -> None:
@@ -225,6 +273,7 @@ class _Builder:
             signatures=(*signatures.values(), *inline),
             tools=tuple(tools.values()),
             programs=tuple(programs),
+            server=spec.server,
             state_sources=tuple(states),
         )
 
@@ -331,13 +380,20 @@ class _Builder:
         predictors = _predictors(raw.module, outputs)
         listeners = self.listeners(raw, predictors, signature, path)
         status = self.status(raw, path)
-        state_file = self.state(name, raw, states, path)
+        state_file = self.state(name, raw, states, path, signature)
         if listeners is None or status is None or state_file is False:
             return None
         extra = (REASONING,) if raw.module in {"ChainOfThought", "ReAct"} else ()
         if extra and "reasoning" in {f.name for f in (*signature.inputs, *signature.outputs)}:
             self.error(
                 (*path, "signature"), f"{raw.module} adds a 'reasoning' output; rename the field"
+            )
+            return None
+        names = {f.name for f in (*signature.inputs, *signature.outputs)}
+        if raw.module == "ReAct" and (taken := sorted(names & set(REACT_STEP))):
+            self.error(
+                (*path, "signature"),
+                f"ReAct's own loop outputs {', '.join(taken)}; rename the field",
             )
             return None
         return ProgramModel(
@@ -361,9 +417,12 @@ class _Builder:
         if "->" not in text:
             if text in signatures:
                 return signatures[text]
-            if text not in self.spec.signatures:  # else: already reported where it is defined
-                known = ", ".join(sorted(self.spec.signatures)) or "none defined"
-                self.error(path, f"no signature named {text!r} (known: {known})")
+            broken = self.unchecked.get("signatures", frozenset())
+            if text not in self.spec.signatures and text not in broken:  # else: reported
+                known = {*self.spec.signatures, *broken}
+                self.error(
+                    path, f"no signature named {text!r}" + suggest(text, known, what="signatures")
+                )
             return None
         parsed = _parse_inline(text)
         if isinstance(parsed, str):
@@ -388,9 +447,12 @@ class _Builder:
         for index, name in enumerate(raw.tools):
             if name in tools:
                 found.append(tools[name])
-            elif name not in self.spec.tools:
-                known = ", ".join(sorted(self.spec.tools)) or "none defined"
-                self.error((*path, "tools", index), f"no tool named {name!r} (known: {known})")
+            elif name not in self.spec.tools and name not in self.unchecked.get("tools", ()):
+                known = {*self.spec.tools, *self.unchecked.get("tools", ())}
+                self.error(
+                    (*path, "tools", index),
+                    f"no tool named {name!r}" + suggest(name, known, what="tools"),
+                )
         if len(set(raw.tools)) != len(raw.tools):
             self.error((*path, "tools"), "a tool is listed twice")
             return None
@@ -414,19 +476,21 @@ class _Builder:
             owners = [p for p, fields in predictors.items() if listener.field in fields]
             if listener.predictor is not None:
                 if listener.predictor not in predictors:
-                    known = ", ".join(predictors)
                     self.error(
                         (*where, "predictor"),
-                        f"{raw.module} has no predictor {listener.predictor!r} (it has: {known})",
+                        f"{raw.module} has no predictor {listener.predictor!r}"
+                        + suggest(listener.predictor, predictors),
                     )
                     continue
                 owners = [listener.predictor] if listener.predictor in owners else []
             if not owners:
-                known = sorted({f for fields in predictors.values() for f in fields})
+                known = {f for p, fields in predictors.items() for f in fields}
+                if listener.predictor is not None:
+                    known = set(predictors[listener.predictor])
                 self.error(
                     (*where, "field"),
-                    f"no predictor of this {raw.module} outputs {listener.field!r} "
-                    f"(outputs: {', '.join(known)})",
+                    f"no predictor of this {raw.module} outputs {listener.field!r}"
+                    + suggest(listener.field, known),
                 )
                 continue
             if len(owners) > 1:
@@ -465,7 +529,12 @@ class _Builder:
         return tuple((hook, getattr(raw.status, hook)) for hook in HOOKS) if ok else None
 
     def state(
-        self, name: str, raw: ProgramSpec, states: list[tuple[str, str]], path: KeyPath
+        self,
+        name: str,
+        raw: ProgramSpec,
+        states: list[tuple[str, str]],
+        path: KeyPath,
+        signature: SignatureModel,
     ) -> str | bool:
         if raw.state is None:
             return ""
@@ -474,6 +543,12 @@ class _Builder:
             source = self.base_dir / source
         if not source.is_file():
             self.error((*path, "state"), f"no such file: {source}")
+            return False
+        inputs = tuple(f.name for f in signature.inputs)
+        outputs = tuple(f.name for f in signature.outputs)
+        problem = state_problem(source, raw.module, inputs, outputs)
+        if problem is not None:
+            self.error((*path, "state"), problem)
             return False
         target = f"state/{name}.json"
         states.append((str(source.resolve()), target))
@@ -496,6 +571,9 @@ def _check_template(template: str, allowed: frozenset[str]) -> str | None:
         if name is None:
             continue
         if name not in allowed:
+            guess = closest(name, allowed)
+            if guess is not None:
+                return f"unknown placeholder {{{name}}}; did you mean {{{guess}}}?"
             return f"unknown placeholder {{{name}}}; this hook offers " + ", ".join(
                 f"{{{p}}}" for p in sorted(allowed)
             )
@@ -545,9 +623,18 @@ def _parse_inline(text: str) -> tuple[dict[str, Any], dict[str, Any]] | str:
 
 
 def build_model(
-    spec: Spec, base_dir: Path | None = None
+    spec: Spec,
+    base_dir: Path | None = None,
+    *,
+    unchecked: dict[str, frozenset[str]] | None = None,
 ) -> tuple[ServiceModel | None, list[SpecError]]:
-    """Resolve a shape-checked spec into the template model, or return its errors."""
-    builder = _Builder(spec, base_dir)
+    """Resolve a shape-checked spec into the template model, or return its errors.
+
+    ``unchecked`` names, per section, the entries that the spec defines but that
+    failed their shape checks (and were left out of ``spec``): references to them
+    are not reported again as missing.
+    """
+    builder = _Builder(spec, base_dir, unchecked or {})
     model = builder.build()
-    return model, builder.errors
+    errors = [*builder.errors, *name_clashes(spec)]
+    return (None if errors else model), errors

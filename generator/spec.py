@@ -24,7 +24,8 @@ ServiceName = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$", max_length=64),
 ]
-OneLine = Annotated[str, StringConstraints(max_length=500)]
+# One line: a title also becomes the project's summary in pyproject.toml, which refuses breaks.
+OneLine = Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\n\r\x85\u2028\u2029]*$")]
 LongText = Annotated[str, StringConstraints(max_length=20_000)]
 StatusTemplate = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 
@@ -44,9 +45,9 @@ class ServiceSpec(SpecModel):
     )
     title: OneLine | None = Field(None, description="Human title; defaults to the name.")
     description: LongText = Field("", description="What the service does (README, OpenAPI).")
-    version: Annotated[str, StringConstraints(pattern=r"^\d+(\.\d+){0,2}([ab]|rc)?\d*$")] = Field(
-        "0.1.0", description="Version of the generated project (PEP 440)."
-    )
+    version: Annotated[
+        str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+){0,2}([ab]|rc)?[0-9]*$")
+    ] = Field("0.1.0", description="Version of the generated project (PEP 440).")
 
 
 class LMSpec(SpecModel):
@@ -207,6 +208,72 @@ class ProgramSpec(SpecModel):
     )
 
 
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "*"]
+Origin = Annotated[str, StringConstraints(pattern=r"^(\*|https?://[A-Za-z0-9.\-\[\]:]+)$")]
+HeaderName = Annotated[str, StringConstraints(pattern=r"^(\*|[A-Za-z0-9-]{1,64})$")]
+UrlPath = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9_./-]{0,200}$")]
+
+
+class AuthSpec(SpecModel):
+    """API keys: the keys themselves come from the API_KEYS environment variable."""
+
+    required: bool = Field(
+        False,
+        description="Refuse to start without API_KEYS. When false, keys are checked only "
+        "if API_KEYS is set.",
+    )
+    open_paths: list[UrlPath] = Field(
+        ["/healthz", "/readyz"], description="Paths served without a key (exact match)."
+    )
+
+
+class CorsSpec(SpecModel):
+    """Cross-origin requests from browsers; closed unless origins are listed."""
+
+    origins: list[Origin] = Field(
+        default_factory=list, description="Allowed origins, e.g. 'https://app.example.com'."
+    )
+    methods: list[HttpMethod] = Field(["GET", "POST"], description="Allowed methods.")
+    headers: list[HeaderName] = Field(
+        ["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
+        description="Allowed request headers.",
+    )
+
+
+class ServerSpec(SpecModel):
+    """Defaults of the generated service's settings; each one is overridable by env var."""
+
+    auth: AuthSpec = Field(default_factory=AuthSpec, description="API keys.")
+    cors: CorsSpec = Field(default_factory=CorsSpec, description="CORS.")
+    max_body_bytes: Annotated[int, Field(gt=0, le=1 << 30)] = Field(
+        1_000_000, description="Largest request body in bytes; larger gets 413."
+    )
+    max_input_chars: Annotated[int, Field(gt=0, le=1 << 30)] = Field(
+        100_000, description="Largest input field in characters; longer gets 422."
+    )
+    max_concurrent_runs: Annotated[int, Field(gt=0, le=100_000)] = Field(
+        100, description="Runs at once; past it, 503 with Retry-After."
+    )
+    run_deadline: Annotated[float, Field(gt=0)] | None = Field(
+        300.0, description="Seconds a run may take (null: no deadline)."
+    )
+    idle_timeout: Annotated[float, Field(gt=0)] | None = Field(
+        60.0, description="Seconds a run may go without an event (null: no limit)."
+    )
+    batch_parallelism: Annotated[int, Field(gt=0, le=1_000)] = Field(
+        4, description="Items of one batch request run at once."
+    )
+    batch_max_items: Annotated[int, Field(gt=0, le=100_000)] = Field(
+        100, description="Most items in one batch request."
+    )
+    log_format: Literal["json", "text"] = Field("json", description="Log lines as JSON or text.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Lowest level logged."
+    )
+    port: Annotated[int, Field(gt=0, lt=65536)] = Field(8000, description="Port served on.")
+    workers: Annotated[int, Field(gt=0, le=256)] = Field(1, description="Uvicorn worker processes.")
+
+
 class Spec(SpecModel):
     """A dspy-forge spec: one service of DSPy programs."""
 
@@ -223,6 +290,9 @@ class Spec(SpecModel):
     signatures: dict[Identifier, SignatureSpec] = Field(default_factory=dict)
     tools: dict[Identifier, ToolSpec] = Field(default_factory=dict)
     programs: dict[Identifier, ProgramSpec] = Field(min_length=1)
+    server: ServerSpec = Field(
+        default_factory=ServerSpec, description="Defaults of the service's settings."
+    )
 
 
 def snake_case(name: str) -> str:

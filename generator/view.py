@@ -19,6 +19,7 @@ from dspy_forge.model import (
     SignatureModel,
     ToolModel,
 )
+from dspy_forge.spec import ServerSpec
 
 SCHEMA = 1  # version of this data layout, recorded in .copier-answers.yml
 
@@ -172,4 +173,29 @@ def render_data(model: ServiceModel) -> dict[str, Any]:
         "uses_dspy_types": any(t.uses_dspy_type for t in annotations),
         "uses_tools": bool(model.tools),
         "uses_state": any(p.state_file for p in model.programs),
+        "server": _server(model.server),
     }
+
+
+def _server(server: ServerSpec) -> dict[str, dict[str, str]]:
+    """Each setting's spec default, as a Python literal and as a ``.env`` value."""
+    values: dict[str, Any] = {
+        "api_keys_required": server.auth.required,
+        "open_paths": server.auth.open_paths,
+        "cors_origins": server.cors.origins,
+        "cors_methods": server.cors.methods,
+        "cors_headers": server.cors.headers,
+        **server.model_dump(exclude={"auth", "cors"}),
+    }
+    return {
+        name: {"py": py_literal(value), "env": _env_value(value)} for name, value in values.items()
+    }
+
+
+def _env_value(value: Any) -> str:
+    """How a default reads in ``.env``: lists comma-separated, booleans lower-case."""
+    if isinstance(value, list):
+        return ",".join(value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return "" if value is None else str(value)

@@ -48,7 +48,10 @@ def test_bad_spec_gets_located_errors_and_nothing_is_written(tmp_path: Path) -> 
         f"{spec}:13:3 lm.tempreature: unknown key 'tempreature'; did you mean 'temperature'?"
         in (" ".join(result.output.split()))
     )
-    assert f"{spec}:27:5 programs.qa.module: Input should be" in " ".join(result.output.split())
+    assert (
+        f"{spec}:27:5 programs.qa.module: expected one of 'Predict', 'ChainOfThought' or 'ReAct', "
+        "found 'ChainOfThougt'; did you mean 'ChainOfThought'?"
+    ) in " ".join(result.output.split())
 
 
 def test_generate_refuses_a_non_empty_folder(tmp_path: Path) -> None:

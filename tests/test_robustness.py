@@ -87,7 +87,11 @@ async def collect(url: str, path: str, inputs: dict[str, Any]) -> tuple[int, lis
         if source.response.status_code != 200:
             await source.response.aread()
             return source.response.status_code, [source.response.json()]
-        return 200, [(sse.event, json.loads(sse.data)) async for sse in source.aiter_sse()]
+        request_id = source.response.headers["x-request-id"]
+        events = [(sse.event, json.loads(sse.data)) async for sse in source.aiter_sse()]
+    # Every event names the request it belongs to; the assertions below compare the rest.
+    assert all(data.pop("request_id") == request_id for _, data in events)
+    return 200, events
 
 
 def debug_stats(service: RunningService) -> dict[str, int]:
@@ -268,10 +272,13 @@ def test_sigterm_ends_open_streams_within_the_grace_period(serve: Callable[..., 
 
         started = time.monotonic()
         events = asyncio.run(stream_then_terminate())
-        assert events[-1] == (
-            "error",
-            {"code": "shutting_down", "message": "The server is shutting down; retry elsewhere."},
-        )
+        kind, data = events[-1]
+        assert kind == "error"
+        assert data == {
+            "request_id": events[0][1]["request_id"],
+            "code": "shutting_down",
+            "message": "The server is shutting down; retry elsewhere.",
+        }
         service.process.wait(timeout=10)
         assert time.monotonic() - started < 6
         # uvicorn re-raises the signal it handled once it has shut down cleanly.

@@ -8,10 +8,18 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
+from .logs import current_request_id
+
 Hook = str  # tool_start | tool_end | lm_start | lm_end | module_start | module_end
 
 
-class StatusEvent(BaseModel):
+class EventData(BaseModel):
+    """What every event carries: the id of the request it belongs to."""
+
+    request_id: str = Field(default_factory=current_request_id)
+
+
+class StatusEvent(EventData):
     """Progress: a tool, an LM call or a module started or ended."""
 
     event: ClassVar[str] = "status"
@@ -21,7 +29,7 @@ class StatusEvent(BaseModel):
     call_id: str = Field(description="Pairs a *_start event with its *_end event.")
 
 
-class TokenEvent(BaseModel):
+class TokenEvent(EventData):
     """A piece of a streamed output field; a field's chunks concatenate to its value."""
 
     event: ClassVar[str] = "token"
@@ -30,14 +38,14 @@ class TokenEvent(BaseModel):
     chunk: str
 
 
-class PredictionEvent(BaseModel):
+class PredictionEvent(EventData):
     """The program's final outputs, exactly as the JSON endpoint returns them."""
 
     event: ClassVar[str] = "prediction"
     outputs: dict[str, Any]
 
 
-class ErrorEvent(BaseModel):
+class ErrorEvent(EventData):
     """The run failed; no prediction follows and the stream ends."""
 
     event: ClassVar[str] = "error"
@@ -45,7 +53,7 @@ class ErrorEvent(BaseModel):
     message: str
 
 
-class DoneEvent(BaseModel):
+class DoneEvent(EventData):
     """The run finished and every event was sent."""
 
     event: ClassVar[str] = "done"

@@ -7,7 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from .errors import Failure, RunFailed
+from .errors import ApiError, Failure
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,8 @@ class ErrorResponse(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}
     for status, description in {
+        401: "A valid API key is required.",
+        413: "The request body is too large.",
         422: "The input does not validate, or is too long for the model.",
         429: "The LM provider is rate limiting requests.",
         502: "The LM or the program failed.",
@@ -46,22 +48,23 @@ STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def error_response(failure: Failure) -> JSONResponse:
+def error_response(failure: Failure, headers: dict[str, str] | None = None) -> JSONResponse:
     """The JSON error response for ``failure``, with Retry-After when known."""
-    headers = {}
+    headers = dict(headers or {})
     if failure.retry_after is not None:
         headers["Retry-After"] = str(max(1, round(failure.retry_after)))
     body = ErrorResponse(error=ErrorBody(code=failure.code, message=failure.message))
     return JSONResponse(body.model_dump(), status_code=failure.status, headers=headers)
 
 
-async def _run_failed(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RunFailed)
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
     failure = exc.failure
-    logger.log(failure.log_level, "run failed: %s", failure.code, exc_info=exc.__cause__)
-    return error_response(failure)
+    if exc.__cause__ is not None:
+        logger.log(failure.log_level, "run failed: %s", failure.code, exc_info=exc.__cause__)
+    return error_response(failure, exc.headers)
 
 
 def add_error_handlers(app: FastAPI) -> None:
-    """Register the handler that reports failed runs."""
-    app.add_exception_handler(RunFailed, _run_failed)
+    """Register the handler that reports refused requests and failed runs."""
+    app.add_exception_handler(ApiError, _api_error)

@@ -34,6 +34,16 @@ class LMOverrides:
     num_retries: int | None = None
 
 
+def lm_configured(config: LMConfig, overrides: LMOverrides | None = None) -> bool:
+    """Whether the LM has what it needs to be called: a model, and a key if it names one."""
+    overrides = overrides or LMOverrides()
+    if not (overrides.model or config.model):
+        return False
+    if config.api_key_env is None or overrides.api_key:
+        return True
+    return bool(os.environ.get(config.api_key_env))
+
+
 def build_lm(config: LMConfig, overrides: LMOverrides | None = None) -> dspy.LM:
     """Create the LM for ``config``, with ``overrides`` applied when given."""
     overrides = overrides or LMOverrides()

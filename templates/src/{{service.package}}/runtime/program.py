@@ -40,10 +40,15 @@ class ServedProgram:
         *,
         listen: Sequence[Listen] = (),
         status: Mapping[str, str | None] | None = None,
+        state: str | None = None,
+        lm_configured: bool = True,
     ) -> None:
         self.name = name
         self.module = module
         self.status = dict(status or {})
+        self.listen = tuple(listen)
+        self.state = state  # the saved state file loaded into the module, if any
+        self.lm_configured = lm_configured
         predictors = dict(module.named_predictors())
         missing = [item.predictor for item in listen if item.predictor not in predictors]
         if missing:

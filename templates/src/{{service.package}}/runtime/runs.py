@@ -25,18 +25,23 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import dspy
+from fastapi.exceptions import RequestValidationError
 from fastapi.sse import KEEPALIVE_COMMENT, EventSourceResponse, format_sse_event
 from pydantic import BaseModel
 from starlette.responses import Response
 
 from .errors import Failure, RunFailed, describe
-from .events import DoneEvent, ErrorEvent, Event, PredictionEvent
-from .http import error_response
+from .events import DoneEvent, ErrorEvent, Event, PredictionEvent, TokenEvent
+from .http import ErrorBody, error_response
+from .inputs import checked_inputs
+from .metrics import LMCallMetrics, Metrics
 from .program import ServedProgram
 
 logger = logging.getLogger(__name__)
@@ -58,6 +63,22 @@ class RunLimits:
     stream_buffer: int = 64  # events held for a slow client
     keepalive: float = 15.0  # seconds of silence before a ": ping" comment
     shutdown_grace: float = 10.0  # seconds open streams get to finish on shutdown
+    max_input_chars: int = 100_000  # per input field, as text or JSON
+    batch_parallelism: int = 4  # items of one batch run at once
+    batch_max_items: int = 100  # items in one batch request
+
+
+class BatchResult(BaseModel):
+    """One item of a batch: its outputs, or why it failed."""
+
+    outputs: dict[str, Any] | None = None
+    error: ErrorBody | None = None
+
+
+class BatchResponse(BaseModel):
+    """Results of a batch, in the order of its inputs."""
+
+    results: list[BatchResult]
 
 
 class _End:
@@ -70,8 +91,9 @@ class _End:
 class Runs:
     """Every run of the process: admission, limits and graceful shutdown."""
 
-    def __init__(self, limits: RunLimits) -> None:
+    def __init__(self, limits: RunLimits, metrics: Metrics) -> None:
         self.limits = limits
+        self.metrics = metrics
         self.active = 0
         self.open: set[_Run] = set()
         self.draining = False
@@ -86,30 +108,79 @@ class Runs:
             return OVERLOADED
         return None
 
-    async def predict(self, program: ServedProgram, inputs: dict[str, Any]) -> dspy.Prediction:
+    def _context(self, program: ServedProgram) -> Any:
+        """DSPy settings of one run: LM call metrics and usage tracking."""
+        callback = LMCallMetrics(self.metrics, program.name)
+        return dspy.context(callbacks=[*dspy.settings.callbacks, callback], track_usage=True)
+
+    async def predict(
+        self, program: ServedProgram, body: BaseModel, endpoint: str = "json"
+    ) -> dspy.Prediction:
         """Run to completion under the limits; raise :class:`RunFailed` on failure."""
+        inputs = checked_inputs(body, self.limits.max_input_chars)
+        count = self.metrics.requests.labels
         if refusal := self.gate():
+            count(program.name, endpoint, refusal.code).inc()
             raise RunFailed(refusal)
         self.active += 1
         try:
             async with asyncio.timeout(self.limits.deadline):
-                return await program.predict(inputs)
+                with self._context(program):
+                    prediction = await program.predict(inputs)
         except TimeoutError as exc:
+            count(program.name, endpoint, TIMED_OUT.code).inc()
             raise RunFailed(TIMED_OUT) from exc
         except Exception as exc:
-            raise RunFailed(describe(exc)) from exc
+            failure = describe(exc)
+            count(program.name, endpoint, failure.code).inc()
+            raise RunFailed(failure) from exc
         finally:
             self._release()
+        count(program.name, endpoint, "ok").inc()
+        self.metrics.record_usage(program.name, prediction)
+        return prediction
+
+    async def batch(
+        self, program: ServedProgram, bodies: Sequence[BaseModel], to_response: ToResponse
+    ) -> list[BatchResult]:
+        """Run every input, ``batch_parallelism`` at a time; results in input order."""
+        if len(bodies) > self.limits.batch_max_items:
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "too_long",
+                        "loc": ("body", "inputs"),
+                        "msg": f"at most {self.limits.batch_max_items} inputs per batch",
+                        "input": None,
+                    }
+                ]
+            )
+        for index, body in enumerate(bodies):  # refuse the whole batch before running any
+            checked_inputs(body, self.limits.max_input_chars, ("body", "inputs", index))
+        slots = asyncio.Semaphore(self.limits.batch_parallelism)
+
+        async def one(body: BaseModel) -> BatchResult:
+            async with slots:
+                try:
+                    prediction = await self.predict(program, body, endpoint="batch")
+                except RunFailed as failed:
+                    error = ErrorBody(code=failed.failure.code, message=failed.failure.message)
+                    return BatchResult(error=error)
+                return BatchResult(outputs=to_response(prediction).model_dump(mode="json"))
+
+        return list(await asyncio.gather(*(one(body) for body in bodies)))
 
     async def stream(
-        self, program: ServedProgram, inputs: dict[str, Any], to_response: ToResponse
+        self, program: ServedProgram, body: BaseModel, to_response: ToResponse
     ) -> Response:
         """Start a run; answer with its event stream, or an error if it fails at once."""
+        inputs = checked_inputs(body, self.limits.max_input_chars)
         if refusal := self.gate():
+            self.metrics.requests.labels(program.name, "stream", refusal.code).inc()
             return error_response(refusal)
         self.active += 1
         run = _Run(self, program.name)
-        run.task = asyncio.create_task(self._run(program, inputs, to_response, run.queue))
+        run.task = asyncio.create_task(self._run(program, inputs, to_response, run))
         try:
             # Hold the status line until the first event, so that an early failure
             # is an HTTP error, but not past the first keep-alive.
@@ -130,9 +201,10 @@ class Runs:
         program: ServedProgram,
         inputs: dict[str, Any],
         to_response: ToResponse,
-        queue: asyncio.Queue[Event | _End],
+        run: "_Run",
     ) -> None:
         """Iterate the program (in this task only) and queue its events."""
+        queue = run.queue
         loop = asyncio.get_running_loop()
         limits = self.limits
         deadline = loop.time() + limits.deadline if limits.deadline else None
@@ -145,24 +217,36 @@ class Runs:
 
         try:
             async with asyncio.timeout(next_timeout()) as clock:
-                async with contextlib.aclosing(program.events(inputs)) as items:
-                    async for item in items:
-                        if isinstance(item, dspy.Prediction):
-                            outputs = to_response(item).model_dump(mode="json")
-                            item = PredictionEvent(outputs=outputs)
-                        clock.reschedule(deadline)  # a slow reader is not an idle program
-                        await queue.put(item)
-                        clock.reschedule(next_timeout())
+                with self._context(program):
+                    async with contextlib.aclosing(program.events(inputs)) as items:
+                        async for item in items:
+                            if isinstance(item, TokenEvent):
+                                run.tokens += 1
+                                if run.tokens == 1:
+                                    waited = time.perf_counter() - run.started
+                                    self.metrics.first_token_seconds.labels(program.name).observe(
+                                        waited
+                                    )
+                            elif isinstance(item, dspy.Prediction):
+                                self.metrics.record_usage(program.name, item)
+                                outputs = to_response(item).model_dump(mode="json")
+                                item = PredictionEvent(outputs=outputs)
+                            clock.reschedule(deadline)  # a slow reader is not an idle program
+                            await queue.put(item)
+                            clock.reschedule(next_timeout())
+            run.outcome = "ok"
             await queue.put(DoneEvent())
             await queue.put(_End())
         except TimeoutError:
             logger.warning("%s: run timed out", program.name)
+            run.outcome = TIMED_OUT.code
             await queue.put(_End(TIMED_OUT))
         except Exception as exc:
             failure = describe(exc)
             logger.log(
                 failure.log_level, "%s: run failed: %s", program.name, failure.code, exc_info=exc
             )
+            run.outcome = failure.code
             await queue.put(_End(failure))
 
     async def _frames(self, first: Event | _End | bytes, run: "_Run") -> AsyncIterator[bytes]:
@@ -221,8 +305,11 @@ class Runs:
 
         The server's own handler (uvicorn's) still runs after ours: it stops
         accepting connections and waits for the open responses, which drain()
-        ends within the grace period.
+        ends within the grace period. Signals reach only the main thread: an app
+        run elsewhere (a test client, an embedding server) is drained by its host.
         """
+        if threading.current_thread() is not threading.main_thread():
+            return
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous = signal.getsignal(sig)
@@ -244,7 +331,12 @@ class _Run:
         self.queue: asyncio.Queue[Event | _End] = asyncio.Queue(runs.limits.stream_buffer)
         self.task: asyncio.Task[None] | None = None
         self.closed = False
+        self.started = time.perf_counter()
+        self.first_token: float | None = None
+        self.tokens = 0
+        self.outcome = "disconnected"  # until the run says how it ended
         runs.open.add(self)
+        runs.metrics.active_streams.inc()
 
     async def close(self) -> None:
         """Stop the run (if it still runs) and free its slot; safe to call twice."""
@@ -255,6 +347,11 @@ class _Run:
         self.runs._release()
         if self.task is not None:
             await _stop(self.task)
+        metrics = self.runs.metrics
+        metrics.active_streams.dec()
+        metrics.requests.labels(self.name, "stream", self.outcome).inc()
+        metrics.stream_seconds.labels(self.name).observe(time.perf_counter() - self.started)
+        metrics.tokens.labels(self.name).inc(self.tokens)
 
 
 class _RunResponse(EventSourceResponse):

@@ -1,0 +1,203 @@
+"""Names the generated code will define, checked for clashes before anything is rendered.
+
+Each spec name becomes several Python names: a program ``qa`` gives ``QaRequest``
+in ``schemas.py``, ``build_qa`` in ``programs.py``, ``QA_INPUTS`` in the tests,
+the path ``/v1/qa``, and so on. Two spec names giving the same generated name, or
+one replacing a name the template itself defines or imports, would break the
+project at import time or, worse, silently (a program ``service`` with its own LM
+would replace ``SERVICE_LM``). So every generated name is listed here per module
+and checked. ``TEMPLATE_NAMES`` is kept in step with ``templates/`` by a test
+that reads the names back from a generated project.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import sys
+from dataclasses import dataclass
+
+from dspy_forge.errors import Path as KeyPath
+from dspy_forge.errors import SpecError
+from dspy_forge.spec import Spec, snake_case
+
+# Names each generated module defines or imports itself (including the locals of
+# programs.py's builders, which a tool function or signature class must not shadow).
+TEMPLATE_NAMES: dict[str, frozenset[str]] = {
+    "signatures.py": frozenset({"Literal", "dspy"}),
+    "schemas.py": frozenset({"BaseModel", "Field", "Literal", "Outputs", "dspy"}),
+    "programs.py": frozenset(
+        {
+            "LMConfig",
+            "Listen",
+            "Path",
+            "Programs",
+            "SERVICE_LM",
+            "STATE_DIR",
+            "ServedProgram",
+            "Settings",
+            "build_lm",
+            "build_programs",
+            "dataclass",
+            "dspy",
+            "lm_configured",
+            # locals of build_programs() and build_<program>()
+            "lm",
+            "lm_ready",
+            "module",
+            "service_lm",
+            "service_overrides",
+            "service_ready",
+            "settings",
+            "state",
+            "tools",
+        }
+    ),
+    "routes.py": frozenset(
+        {
+            "APIRouter",
+            "Annotated",
+            "BatchResponse",
+            "Depends",
+            "ERROR_RESPONSES",
+            "ProgramInfo",
+            "Programs",
+            "ProgramsDep",
+            "Request",
+            "Response",
+            "Runs",
+            "RunsDep",
+            "STREAM_RESPONSE",
+            "get_programs",
+            "get_runs",
+            "list_programs",
+            "program_info",
+            "router",
+        }
+    ),
+    "tests/test_programs.py": frozenset(
+        {"Any", "ClientFactory", "EventSource", "json", "read_events", "test_health"}
+    ),
+    "tools": frozenset({"Literal"}),
+    "URL paths": frozenset({"/v1/programs"}),
+}
+# Import names of what a generated project runs on; its package must not hide them.
+DEPENDENCIES = frozenset(
+    {
+        "anyio",
+        "dspy",
+        "fastapi",
+        "httpx",
+        "httpx_sse",
+        "litellm",
+        "openai",
+        "prometheus_client",
+        "pydantic",
+        "pydantic_core",
+        "pydantic_settings",
+        "pytest",
+        "pytest_asyncio",
+        "ruff",
+        "starlette",
+        "tests",
+        "uvicorn",
+    }
+)
+BUILTINS = frozenset(name for name in dir(builtins) if not name.startswith("_"))
+
+
+def pascal(name: str) -> str:
+    """'research_agent' -> 'ResearchAgent'."""
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
+
+
+@dataclass(frozen=True)
+class _Name:
+    """A generated name and the spec entry it comes from."""
+
+    module: str
+    name: str
+    path: KeyPath
+    what: str
+
+
+def generated_names(spec: Spec) -> list[_Name]:
+    """Every module-level name, test name and URL path that the spec's names give."""
+    names: list[_Name] = []
+
+    def add(module: str, name: str, path: KeyPath, what: str) -> None:
+        names.append(_Name(module, name, path, what))
+
+    for signature in spec.signatures:
+        path: KeyPath = ("signatures", signature)
+        for module in ("signatures.py", "programs.py"):
+            add(module, signature, path, f"the class of signature {signature!r}")
+    for tool_name, tool in spec.tools.items():
+        module_name, function = (tool.impl or f"tools.{tool_name}:{tool_name}").split(":")
+        path = ("tools", tool_name, "impl") if tool.impl else ("tools", tool_name)
+        what = f"the function of tool {tool_name!r}"
+        add("programs.py", function, path, what)
+        add(f"tools/{module_name.removeprefix('tools.')}.py", function, path, what)
+    for program_name, program in spec.programs.items():
+        path = ("programs", program_name)
+        prefix, upper = pascal(program_name), program_name.upper()
+        own = f"of program {program_name!r}"
+        if "->" in program.signature:
+            for module in ("signatures.py", "programs.py"):
+                add(module, f"{prefix}Signature", path, f"the inline signature class {own}")
+        for suffix in ("Request", "Response", "BatchRequest"):
+            for module in ("schemas.py", "routes.py"):
+                add(module, f"{prefix}{suffix}", path, f"the {suffix} class {own}")
+        add("programs.py", f"build_{program_name}", path, f"the builder {own}")
+        if program.lm is not None:
+            add("programs.py", f"{upper}_LM", path, f"the LM constant {own}")
+            add("programs.py", f"{program_name}_overrides", path, f"the LM overrides {own}")
+        for verb in ("run", "stream", "batch"):
+            add("routes.py", f"{verb}_{program_name}", path, f"the {verb} route {own}")
+        for kind in ("INPUTS", "OUTPUTS", "ANSWERS"):
+            add("tests/test_programs.py", f"{upper}_{kind}", path, f"the test data {own}")
+        for test in ("returns_its_outputs", "streams_its_outputs", "rejects_a_bad_request"):
+            add("tests/test_programs.py", f"test_{program_name}_{test}", path, f"a test {own}")
+        for tail in ("", "/stream", "/batch"):
+            add("URL paths", f"/v1/{program_name}{tail}", path, f"an endpoint {own}")
+    return names
+
+
+def name_clashes(spec: Spec) -> list[SpecError]:
+    """Errors for generated names that clash with each other or with the template's."""
+    errors: dict[KeyPath, SpecError] = {}
+    problem = package_problem(spec.service.name)
+    if problem is not None:
+        errors[("service", "name")] = SpecError(("service", "name"), problem)
+    seen: dict[tuple[str, str], _Name] = {}
+    for item in generated_names(spec):
+        fixed = TEMPLATE_NAMES.get("tools" if item.module.startswith("tools/") else item.module)
+        if item.module.endswith(".py") and item.name in BUILTINS:
+            message = f"{item.what} would be {item.name!r}, a Python builtin; choose another name"
+        elif fixed is not None and item.name in fixed:
+            where = "the service" if item.module == "URL paths" else f"generated {item.module}"
+            message = (
+                f"{item.what} would be {item.name!r}, which {where} already has; "
+                "choose another name"
+            )
+        elif (first := seen.get((item.module, item.name))) is not None:
+            message = (
+                f"{item.what} would be {item.name!r}, as {first.what} is; rename one of them"
+            )
+        else:
+            seen[(item.module, item.name)] = item
+            continue
+        errors.setdefault(item.path, SpecError(item.path, message))  # the first per entry
+    return list(errors.values())
+
+
+def package_problem(service_name: str) -> str | None:
+    """Why the service's package name cannot be imported safely, or None."""
+    package = snake_case(service_name)
+    if keyword.iskeyword(package):
+        return f"its package {package!r} is a Python keyword; choose another name"
+    if package in sys.stdlib_module_names:
+        return f"its package {package!r} would hide the standard library's; choose another name"
+    if package in DEPENDENCIES:
+        return f"its package {package!r} would hide a dependency of the service; choose another"
+    return None

@@ -1,0 +1,71 @@
+"""Check that a saved program state fits the program that will load it.
+
+A generated service loads ``program.save()`` JSON at start-up with
+``module.load(path)``. DSPy pairs saved fields with the signature's by position
+and silently ignores a count mismatch, and it fails only at start-up on a file
+of another shape; so the spec is refused here, with what the file holds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+MAX_STATE_BYTES = 50_000_000
+REACT_STEP = ("next_thought", "next_tool_name", "next_tool_args")
+
+
+def predictor_fields(
+    module: str, inputs: tuple[str, ...], outputs: tuple[str, ...]
+) -> dict[str, tuple[str, ...]]:
+    """Every predictor of ``module`` with the fields of its signature, as DSPy saves them."""
+    if module == "Predict":
+        return {"self": (*inputs, *outputs)}
+    if module == "ChainOfThought":
+        return {"predict": (*inputs, "reasoning", *outputs)}
+    return {
+        "react": (*inputs, "trajectory", *REACT_STEP),
+        "extract.predict": (*inputs, "trajectory", "reasoning", *outputs),
+    }
+
+
+def state_problem(
+    path: Path, module: str, inputs: tuple[str, ...], outputs: tuple[str, ...]
+) -> str | None:
+    """What is wrong with the state file at ``path`` for this program, or None."""
+    try:
+        if path.stat().st_size > MAX_STATE_BYTES:
+            return f"{path} is larger than {MAX_STATE_BYTES} bytes"
+        data = json.loads(path.read_bytes())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return f"{path} is not JSON saved by program.save() ({exc})"
+    if not isinstance(data, dict):
+        return f"{path} holds a JSON {type(data).__name__}, not the object program.save() writes"
+    metadata = data.get("metadata")
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("dependency_versions"), dict):
+        return f"{path} has no metadata.dependency_versions, which module.load() reads"
+    expected = predictor_fields(module, inputs, outputs)
+    # A Predict saves its own state at the top level; other modules, one entry per predictor.
+    saved = {"self": data} if module == "Predict" else data
+    found = (
+        ["self"]
+        if "signature" in data
+        else sorted(k for k, v in data.items() if isinstance(v, dict) and "signature" in v)
+    )
+    for name, fields in expected.items():
+        state = saved.get(name)
+        signature = state.get("signature") if isinstance(state, dict) else None
+        saved_fields = signature.get("fields") if isinstance(signature, dict) else None
+        if not isinstance(saved_fields, list):
+            held = ", ".join(found) or "no predictor state"
+            return (
+                f"{path} has no saved signature for predictor {name!r} of a {module} "
+                f"(it holds: {held}); was it saved from another module?"
+            )
+        if len(saved_fields) != len(fields):
+            return (
+                f"{path}: predictor {name!r} was saved with {len(saved_fields)} fields, "
+                f"but this program's has {len(fields)} ({', '.join(fields)}); "
+                "was it saved from another signature?"
+            )
+    return None
