@@ -122,6 +122,8 @@ def test_requests_without_a_valid_key_get_401(guarded: Served) -> None:
     assert stream.status_code == 401
     assert httpx.get(f"{guarded.url}/v1/programs").status_code == 401
     assert httpx.get(f"{guarded.url}/metrics").status_code == 401
+    assert httpx.get(f"{guarded.url}/openapi.json").status_code == 401
+    assert httpx.get(f"{guarded.url}/no-such-path").status_code == 401
 
 
 def test_either_header_and_every_key_is_accepted(guarded: Served) -> None:

@@ -109,7 +109,9 @@ def test_soak(tmp_path: Path, fake_lm: FakeLM) -> None:
     ):
 
         async def soak(runs: list[tuple[str, int | None]]) -> dict[str, int]:
-            limits = httpx.Limits(max_connections=CONCURRENCY)
+            # Idle connections expire on the client first (uvicorn closes them after 5 s),
+            # so that no request is sent on a connection the server is closing.
+            limits = httpx.Limits(max_connections=CONCURRENCY, keepalive_expiry=1.0)
             gate = asyncio.Semaphore(CONCURRENCY)
             async with httpx.AsyncClient(base_url=service.url, limits=limits, timeout=60) as client:
 
