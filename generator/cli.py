@@ -7,19 +7,24 @@ screen of located errors, never as a traceback.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dspy_forge import __version__
+from dspy_forge.cleanup import removed_on_failure
 from dspy_forge.errors import SpecInvalid
 from dspy_forge.loader import LoadedSpec, load_spec
+from dspy_forge.migrations import SpecMigrated
 from dspy_forge.render import RenderError, generate
 from dspy_forge.schema import spec_json_schema
 from dspy_forge.starter import STARTER_SPEC
+from dspy_forge.update import Plan, find_project, preview, update_project
 
 app = typer.Typer(
     name="dspy-forge",
@@ -45,13 +50,18 @@ def _load(path: Path) -> LoadedSpec:
 
 
 def _report(exc: SpecInvalid) -> None:
+    """One screen of located errors, one a line; spec text is escaped, never read as markup."""
     count = len(exc.errors)
     err.print(f"[bold red]{count} problem{'s' if count > 1 else ''} in the spec[/]")
     for error in exc.errors[:30]:
         where = error.file or "<spec>"
         if error.location is not None:
             where += f":{error.location.line}:{error.location.column}"
-        err.print(f"  [cyan]{where}[/] [bold]{error.dotted}[/]: {error.message}", highlight=False)
+        err.print(
+            f"  [cyan]{escape(where)}[/] [bold]{escape(error.dotted)}[/]: {escape(error.message)}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if count > 30:
         err.print(f"  ... and {count - 30} more")
 
@@ -60,7 +70,7 @@ def _report(exc: SpecInvalid) -> None:
 def validate(spec: SpecArg) -> None:
     """Check a spec and list its programs; exit 1 with every problem found."""
     loaded = _load(spec)
-    table = Table(title=f"{loaded.model.title} ({loaded.model.package})")
+    table = Table(title=escape(f"{loaded.model.title} ({loaded.model.package})"))
     for column in ("program", "module", "streams", "endpoints"):
         table.add_column(column)
     for program in loaded.model.programs:
@@ -79,19 +89,82 @@ def validate(spec: SpecArg) -> None:
 def generate_command(
     spec: SpecArg,
     out_dir: Annotated[
-        Path, typer.Option("--out", "-o", help="Folder to create the project in.", file_okay=False)
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder to create the project in, or a project generated before to update.",
+            file_okay=False,
+        ),
     ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change, file by file; write nothing.")
+    ] = False,
 ) -> None:
-    """Generate the service's project from a spec, without prompts."""
-    loaded = _load(spec)
+    """Generate the service's project from a spec, or update one generated before, no prompts.
+
+    On a folder holding a generated project (a clean git repository), the spec's
+    and the template's changes are merged with yours by Copier; see docs/updating.md.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SpecMigrated)
+        loaded = _load(spec)
+    for warning in caught:
+        if issubclass(warning.category, SpecMigrated):
+            err.print(f"[yellow]notice:[/] {escape(str(warning.message))}", highlight=False)
+        else:
+            warnings.showwarning(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     try:
-        generate(loaded, out_dir)
-    except RenderError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        if dry_run:
+            _show_plan(preview(loaded, out_dir), dry_run=True)
+            return
+        if find_project(out_dir) is not None:
+            # Written only once Copier's merge succeeded, on a copy (dspy_forge.update, note 1).
+            _show_plan(update_project(loaded, out_dir), dry_run=False)
+            return
+        with removed_on_failure(out_dir):
+            generate(loaded, out_dir)
+    except (RenderError, OSError) as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
     package = loaded.model.package
-    out.print(f"[green]generated[/] {out_dir}")
-    out.print(f"  cd {out_dir} && pip install -e '.[test]' && uvicorn {package}.main:app")
+    out.print(f"[green]generated[/] {escape(str(out_dir))}")
+    out.print(escape(f"  cd {out_dir} && pip install -e '.[test]' && uvicorn {package}.main:app"))
+
+
+def _show_plan(plan: Plan, *, dry_run: bool) -> None:
+    """Print what generating did or would do: the files, notices, conflicts, and the diff."""
+    where = escape(str(plan.project))
+    if not plan.changes:
+        version = escape(str(plan.new_version))
+        out.print(f"[green]{where} is up to date[/] with the spec and template {version}")
+        return
+    if plan.fresh:
+        head = f"would generate {where}"
+    else:
+        versions = escape(f"template {plan.old_version} -> {plan.new_version}")
+        head = f"{'would update' if dry_run else 'updated'} {where} ({versions})"
+    count = len(plan.changes)
+    out.print(f"[green]{head}[/]: {count} file{'s' if count > 1 else ''}", highlight=False)
+    for change in plan.changes:
+        out.print(f"  {change.status:<9} {escape(change.path)}", highlight=False)
+    for notice in plan.notices:
+        err.print(f"[yellow]notice:[/] {escape(notice)}", highlight=False)
+    if plan.conflicts:
+        err.print(
+            "[bold yellow]conflicts:[/] resolve the <<<<<<< before updating / >>>>>>> after "
+            "updating markers in:",
+            highlight=False,
+        )
+        for name in plan.conflicts:
+            err.print(f"  {escape(name)}", highlight=False)
+    if dry_run:
+        typer.echo(plan.diff, nl=False)
+        out.print("[yellow]dry run:[/] nothing was written")
+    else:
+        out.print(f"  review with: cd {where} && git status && git diff; then commit")
 
 
 @app.command()
@@ -111,7 +184,8 @@ def init(
 @app.command()
 def schema(
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
+        Path | None,
+        typer.Option("--output", "--out", "-o", help="Write to this file, not stdout."),
     ] = None,
 ) -> None:
     """Print the JSON Schema of the spec, for editor completion."""

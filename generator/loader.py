@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from dspy_forge.errors import Location, SpecError, SpecInvalid
 from dspy_forge.errors import Path as KeyPath
 from dspy_forge.hints import closest, suggest
+from dspy_forge.migrations import migrate_spec_data
 from dspy_forge.model import ServiceModel, build_model
 from dspy_forge.spec import Spec
 
@@ -35,6 +36,10 @@ MAX_DEPTH = 50
 # Characters refused in any text: C0/C1 controls other than tab and newline, and lone
 # surrogates (which cannot be written to a file as UTF-8).
 BAD_CHARACTER = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+# The only YAML types a spec holds; any other tag (!!python/..., !!binary, a date) is refused.
+ALLOWED_TAGS = frozenset(
+    f"tag:yaml.org,2002:{kind}" for kind in ("map", "seq", "str", "int", "float", "bool", "null")
+)
 # What each pattern of the spec means, to say what was expected in words.
 PATTERNS: dict[str, str] = {
     r"^[A-Za-z_][A-Za-z0-9_]*$": "a name of ASCII letters, digits and '_', not starting "
@@ -137,6 +142,15 @@ class _Reader:
             message = f"values are nested more than {MAX_DEPTH} levels deep; refusing it"
             raise _Refused(SpecError(path, message, _location(node)))
         self.parsed.locations.setdefault(path, _location(node))
+        if node.tag not in ALLOWED_TAGS:
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            self.refuse(
+                path,
+                f"the YAML tag {tag} is not allowed; a spec holds only text, numbers, "
+                "true/false, null, mappings and lists (quote the value to make it text)",
+                node,
+            )
+            return _INVALID
         if isinstance(node, yaml.MappingNode):
             return self.mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
@@ -186,7 +200,7 @@ class _Reader:
         except yaml.constructor.ConstructorError as exc:
             return refuse(f"cannot read this value: {exc.problem}")
         except (ValueError, OverflowError) as exc:
-            return refuse(f"cannot read this value ({exc})")
+            return refuse(f"cannot read this value ({str(exc).split(';')[0]})")
         if value is None or isinstance(value, bool | int | float):
             return value
         if isinstance(value, str):
@@ -199,11 +213,7 @@ class _Reader:
                 f"text holds {kind}, U+{ord(char):04X}, at index {bad.start()}; "
                 "only tab and newline are allowed besides printable characters"
             )
-        tag = node.tag.rsplit(":", 1)[-1]
-        return refuse(
-            f"expected text, a number, true/false or null, found a YAML {tag} "
-            "(quote the value to make it text)"
-        )
+        return refuse(f"expected text, a number, true/false or null, found {_shown(value)}")
 
 
 _INVALID = object()  # stands for a refused value; never reaches validation
@@ -319,20 +329,28 @@ def _unwrap(annotation: Any) -> Any:
     return annotation
 
 
-def _shape_error(item: Any, data: Any) -> tuple[SpecError, KeyPath]:
-    """A pydantic error as a spec error, and the path of the value it makes unusable."""
+@dataclass(frozen=True)
+class _Broken:
+    """A value that failed its shape check; an unknown key can be dropped on its own."""
+
+    path: KeyPath
+    unknown_key: bool = False
+
+
+def _shape_error(item: Any, data: Any) -> tuple[SpecError, _Broken]:
+    """A pydantic error as a spec error, and the value it makes unusable."""
     path = _data_path(item["loc"], data)
     kind = item["type"]
     found = item.get("input")
     if kind == "missing":
         path = _data_path(item["loc"][:-1], data)
         key = item["loc"][-1]
-        return SpecError(path, f"missing required key {key!r}"), (*path, key)
+        return SpecError(path, f"missing required key {key!r}"), _Broken((*path, key))
     if kind == "extra_forbidden":
         key = str(path[-1]) if path else ""
         parent = _model_at(path[:-1])
         known = list(parent.model_fields) if parent else []
-        message = f"unknown key {key!r}" + suggest(key, known)
+        return SpecError(path, f"unknown key {key!r}" + suggest(key, known)), _Broken(path, True)
     elif kind == "string_pattern_mismatch":
         pattern = item["ctx"]["pattern"]
         expected = PATTERNS.get(pattern, f"text matching {pattern}")
@@ -345,61 +363,81 @@ def _shape_error(item: Any, data: Any) -> tuple[SpecError, KeyPath]:
             message += f"; did you mean {guess!r}?"
     else:
         message = f"{item['msg']}, found {_shown(found)}" if "input" in item else item["msg"]
-    return SpecError(path, message), path
+    return SpecError(path, message), _Broken(path)
 
 
-def _check_shape(data: dict[str, Any]) -> tuple[Spec | None, list[SpecError], list[KeyPath]]:
+def _check_shape(data: dict[str, Any]) -> tuple[Spec | None, list[SpecError], list[_Broken]]:
     try:
         return Spec.model_validate(data), [], []
     except ValidationError as exc:
         pairs = [_shape_error(item, data) for item in exc.errors(include_url=False)]
-        return None, [error for error, _ in pairs], [path for _, path in pairs]
+        return None, [error for error, _ in pairs], [broken for _, broken in pairs]
 
 
 def _salvage(
-    data: dict[str, Any], broken: list[KeyPath]
+    data: dict[str, Any], broken: list[_Broken]
 ) -> tuple[Spec, dict[str, frozenset[str]], frozenset[str]] | None:
     """The parts of a document that passed the shape checks, as a spec to cross-check.
 
-    A broken entry of a named section (a signature, tool or program) is left out
-    and its name returned as unchecked, so that references to it are not reported
-    as missing; a broken optional section takes its default, and a broken required
-    one a placeholder, whose section names are returned so that its errors are
-    dropped. Returns None when nothing useful is left.
+    An unknown key is dropped; any other broken entry of a named section (a
+    signature, tool or program) is left out and its name returned as unchecked,
+    so that references to it are not reported as missing. A broken optional
+    section takes its default, and a broken required one a placeholder, whose
+    names are returned so that its errors can be dropped. Returns None when
+    nothing useful is left.
     """
     pruned = dict(data)
     unchecked: dict[str, set[str]] = {}
     replaced: set[str] = set()
-    for path in broken:
-        if not path:
-            return None
-        head = str(path[0])
-        declared = Spec.model_fields.get(head)
-        if declared is None:
-            pruned.pop(head, None)
-        elif typing.get_origin(declared.annotation) is dict:
-            section = pruned.get(head)
-            if len(path) > 1 and isinstance(section, dict):
-                pruned[head] = {k: v for k, v in section.items() if k != path[1]}
-                unchecked.setdefault(head, set()).add(str(path[1]))
+    for _ in range(3):  # dropping parts never breaks others; a retry is only a safeguard
+        for item in broken:
+            path = item.path
+            if item.unknown_key and len(path) > 1:
+                pruned = _without(pruned, path)  # the rest of its mapping stays checked
+                continue
+            if not path:
+                return None
+            head = str(path[0])
+            declared = Spec.model_fields.get(head)
+            if declared is None:
+                pruned.pop(head, None)
+            elif typing.get_origin(declared.annotation) is dict:
+                section = pruned.get(head)
+                if len(path) > 1 and isinstance(section, dict):
+                    pruned[head] = {k: v for k, v in section.items() if k != path[1]}
+                    unchecked.setdefault(head, set()).add(str(path[1]))
+                else:
+                    pruned[head] = {}
+            elif not declared.is_required():
+                pruned.pop(head, None)
+            elif head in PLACEHOLDERS:
+                pruned[head] = PLACEHOLDERS[head]
+                replaced.add(head)
             else:
-                pruned[head] = {}
-        elif not declared.is_required():
-            pruned.pop(head, None)
-        elif head in PLACEHOLDERS:
-            pruned[head] = PLACEHOLDERS[head]
-            replaced.add(head)
-        else:
-            return None
-    try:
-        if pruned.get("programs"):
-            spec = Spec.model_validate(pruned)
-        else:  # every program is broken: still cross-check signatures and tools
-            spec = Spec.model_validate({**pruned, "programs": _ONE_PROGRAM})
+                return None
+        # With every program broken, signatures and tools are still worth checking.
+        programs = pruned.get("programs") or _ONE_PROGRAM
+        try:
+            spec = Spec.model_validate({**pruned, "programs": programs})
+        except ValidationError as exc:
+            broken = [_shape_error(item, pruned)[1] for item in exc.errors(include_url=False)]
+            continue
+        if programs is _ONE_PROGRAM:
             spec = spec.model_copy(update={"programs": {}})
-    except ValidationError:
-        return None
-    return spec, {k: frozenset(v) for k, v in unchecked.items()}, frozenset(replaced)
+        return spec, {k: frozenset(v) for k, v in unchecked.items()}, frozenset(replaced)
+    return None
+
+
+def _without(data: Any, path: KeyPath) -> Any:
+    """A copy of ``data`` without the key at ``path``, copying only what is on the way."""
+    head, *rest = path
+    if isinstance(data, dict) and head in data:
+        if not rest:
+            return {k: v for k, v in data.items() if k != head}
+        return {**data, head: _without(data[head], tuple(rest))}
+    if isinstance(data, list) and isinstance(head, int) and 0 <= head < len(data) and rest:
+        return [_without(v, tuple(rest)) if i == head else v for i, v in enumerate(data)]
+    return data
 
 
 def _under(path: KeyPath, prefixes: list[KeyPath]) -> bool:
@@ -432,6 +470,7 @@ def load_spec_text(
     data = parsed.data
     if data is None:
         raise SpecInvalid(_locate(parsed.errors, parsed.locations, file))
+    data = migrate_spec_data(data, file=file)  # an older format, read as the current one
     spec, shape_errors, shape_broken = _check_shape(data)
     errors = [
         *parsed.errors,
@@ -441,7 +480,7 @@ def load_spec_text(
     if spec is not None and not parsed.broken:
         model, cross_errors = build_model(spec, base_dir)
         errors += cross_errors
-    elif (salvaged := _salvage(data, [*parsed.broken, *shape_broken])) is not None:
+    elif (salvaged := _salvage(data, [*map(_Broken, parsed.broken), *shape_broken])) is not None:
         partial, unchecked, replaced = salvaged
         _, cross_errors = build_model(partial, base_dir, unchecked=unchecked)
         errors += [e for e in cross_errors if not (e.path and e.path[0] in replaced)]

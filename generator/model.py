@@ -359,6 +359,14 @@ class _Builder:
                 f"{module!r}: tools live in the generated package's tools/, as 'tools.<module>'",
             )
             return None
+        if raw.impl is not None:
+            # Both parts become Python names: `from .tools.<module> import <function>`.
+            parts = (module.removeprefix("tools."), function)
+            if not all([self.check_name(part, (*path, "impl")) for part in parts]):
+                return None
+            if len(parts[0]) > 64:
+                self.error((*path, "impl"), "the module name is longer than 64 characters")
+                return None
         return ToolModel(name, raw.description, args, returns, module, function)
 
     def program(
@@ -374,14 +382,14 @@ class _Builder:
             return None
         signature = self.program_signature(name, raw.signature, signatures, (*path, "signature"))
         program_tools = self.program_tools(raw, tools, path)
-        if signature is None or program_tools is None:
+        status = self.status(raw, path)
+        if signature is None:  # the rest is checked against the signature
             return None
         outputs = tuple(f.name for f in signature.outputs)
         predictors = _predictors(raw.module, outputs)
         listeners = self.listeners(raw, predictors, signature, path)
-        status = self.status(raw, path)
         state_file = self.state(name, raw, states, path, signature)
-        if listeners is None or status is None or state_file is False:
+        if program_tools is None or listeners is None or status is None or state_file is False:
             return None
         extra = (REASONING,) if raw.module in {"ChainOfThought", "ReAct"} else ()
         if extra and "reasoning" in {f.name for f in (*signature.inputs, *signature.outputs)}:
@@ -613,11 +621,13 @@ def _parse_inline(text: str) -> tuple[dict[str, Any], dict[str, Any]] | str:
         for part in _split_top_level(side):
             name, _, type_text = part.partition(":")
             name = name.strip()
-            if not name.isidentifier():
-                return f"{name!r} is not a valid field name"
+            # ASCII only, as for named fields: Python would NFKC-normalize other names.
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name):
+                return f"{name!r} is not a valid field name (ASCII letters, digits and '_')"
             if name in fields:
                 return f"field {name!r} is given twice"
-            fields[name] = FieldSpec(type=type_text.strip() or "str")
+            # Not validated again: the type is checked by parse_type, whatever its length.
+            fields[name] = FieldSpec.model_construct(type=type_text.strip() or "str")
         result.append(fields)
     return result[0], result[1]
 

@@ -181,9 +181,7 @@ def name_clashes(spec: Spec) -> list[SpecError]:
                 "choose another name"
             )
         elif (first := seen.get((item.module, item.name))) is not None:
-            message = (
-                f"{item.what} would be {item.name!r}, as {first.what} is; rename one of them"
-            )
+            message = f"{item.what} would be {item.name!r}, as {first.what} is; rename one of them"
         else:
             seen[(item.module, item.name)] = item
             continue

@@ -166,7 +166,7 @@ _PYTHON_CACHES = shutil.ignore_patterns("__pycache__", "*.py[co]")
 
 
 def _workspace_from_git(source: TemplateSource, path: Path) -> str:
-    result = git("clone", "-q", "--no-checkout", source.location, str(path), check=False)
+    result = git("clone", "-q", "--no-checkout", "--", source.location, str(path), check=False)
     if result.returncode != 0:
         raise RenderError(
             f"cannot read the template from {source.location}: {result.stderr.strip()}"

@@ -74,12 +74,22 @@ class LMSpec(SpecModel):
 class LMOverride(SpecModel):
     """Per-program changes to the service's LM; unset keys keep the service's value."""
 
-    model: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
-    api_key_env: Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$")] | None = None
-    api_base: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = None
-    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
-    max_tokens: Annotated[int, Field(gt=0, le=1_000_000)] | None = None
-    cache: bool | None = None
+    model: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
+        None, description="Replaces lm.model."
+    )
+    api_key_env: Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$")] | None = Field(
+        None, description="Replaces lm.api_key_env."
+    )
+    api_base: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = Field(
+        None, description="Replaces lm.api_base."
+    )
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = Field(
+        None, description="Replaces lm.temperature."
+    )
+    max_tokens: Annotated[int, Field(gt=0, le=1_000_000)] | None = Field(
+        None, description="Replaces lm.max_tokens."
+    )
+    cache: bool | None = Field(None, description="Replaces lm.cache.")
 
 
 class FieldSpec(SpecModel):
@@ -101,6 +111,10 @@ def _field_map(value: object) -> object:
 
 
 FieldMap = dict[Identifier, FieldSpec]
+# What a field map accepts, for the JSON Schema: the long form or the ``name: type`` shorthand.
+FieldMapInput = dict[
+    Identifier, FieldSpec | Annotated[str, StringConstraints(min_length=1, max_length=500)]
+]
 
 
 class SignatureSpec(SpecModel):
@@ -112,7 +126,9 @@ class SignatureSpec(SpecModel):
     inputs: FieldMap = Field(description="Input fields, in order.")
     outputs: FieldMap = Field(description="Output fields, in order.")
 
-    _shorthand = field_validator("inputs", "outputs", mode="before")(_field_map)
+    _shorthand = field_validator(
+        "inputs", "outputs", mode="before", json_schema_input_type=FieldMapInput
+    )(_field_map)
 
 
 class ToolSpec(SpecModel):
@@ -137,7 +153,9 @@ class ToolSpec(SpecModel):
         "'module:function' (e.g. 'tools.search:search'); defaults to 'tools.<name>:<name>'.",
     )
 
-    _shorthand = field_validator("args", mode="before")(_field_map)
+    _shorthand = field_validator("args", mode="before", json_schema_input_type=FieldMapInput)(
+        _field_map
+    )
 
 
 class ListenerSpec(SpecModel):

@@ -8,9 +8,11 @@ so a type can name nothing but what the generated code is meant to import.
 from __future__ import annotations
 
 import ast
+import math
 from dataclasses import dataclass
 from typing import Any
 
+from dspy_forge.hints import closest
 from dspy_forge.literals import py_literal
 
 SCALARS = ("str", "int", "float", "bool")
@@ -57,6 +59,8 @@ def parse_type(text: str) -> FieldType:
         node = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as exc:
         raise TypeSyntaxError(f"{text!r} is not a type expression ({exc.msg})") from None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise TypeSyntaxError(f"{text!r} is not a type expression ({exc})") from None
     return _parse(node, text)
 
 
@@ -71,7 +75,9 @@ def _parse(node: ast.expr, text: str) -> FieldType:
                 uses_dspy_type=True,
                 sample=SAMPLES[node.id],
             )
-        raise TypeSyntaxError(f"unknown type {node.id!r}; supported: {', '.join(SUPPORTED)}")
+        guess = closest(node.id, [*SCALARS, *DSPY_TYPES, "list", "dict", "Literal"])
+        hint = f"did you mean {guess!r}?" if guess else f"supported: {', '.join(SUPPORTED)}"
+        raise TypeSyntaxError(f"unknown type {node.id!r}; {hint}")
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
         left, right = node.left, node.right
         if _is_none(right) and not _is_none(left):
@@ -108,8 +114,11 @@ def _parse(node: ast.expr, text: str) -> FieldType:
             )
         if head == "Literal":
             return _literal(args)
+        guess = closest(head, ["list", "dict", "Literal", "Optional"])
+        hint = f"; did you mean {guess}[...]?" if guess and guess != head else ""
         raise TypeSyntaxError(
             f"{ast.unparse(node)!r} is not supported; use list[T], dict[str, T] or Literal[...]"
+            + hint
         )
     if _is_none(node):
         raise TypeSyntaxError("None alone is not a field type; write 'T | None'")
@@ -128,9 +137,12 @@ def _container(annotation: str, kind: str, inner: FieldType, sample: Any) -> Fie
 
 def _literal(args: list[ast.expr]) -> FieldType:
     values: list[str | int | float | bool] = []
-    for arg in args:
+    for node in args:
+        arg = _negated(node)
         if not isinstance(arg, ast.Constant) or not isinstance(arg.value, str | int | float | bool):
             raise TypeSyntaxError("Literal[...] takes only string, number or boolean constants")
+        if isinstance(arg.value, float) and not math.isfinite(arg.value):
+            raise TypeSyntaxError(f"Literal[...] takes only finite numbers, not {arg.value!r}")
         if arg.value in values:
             raise TypeSyntaxError(f"Literal[...] lists {arg.value!r} twice")
         values.append(arg.value)
@@ -144,6 +156,18 @@ def _literal(args: list[ast.expr]) -> FieldType:
         uses_literal=True,
         sample=values[0],
     )
+
+
+def _negated(node: ast.expr) -> ast.expr:
+    """``-3`` parses as an operation on 3; fold it into the constant -3."""
+    if (
+        isinstance(node, ast.UnaryOp)
+        and isinstance(node.op, ast.USub)
+        and isinstance(node.operand, ast.Constant)
+        and type(node.operand.value) in (int, float)
+    ):
+        return ast.Constant(-node.operand.value)
+    return node
 
 
 def _is_none(node: ast.expr) -> bool:
