@@ -79,7 +79,7 @@ def validate(spec: SpecArg) -> None:
             program.name,
             program.module,
             streams or "-",
-            f"/v1/{program.name}, /v1/{program.name}/stream",
+            f"/v1/{program.name}, /v1/{program.name}/stream, /v1/{program.name}/batch",
         )
     out.print(table)
     out.print("[green]valid[/]")

@@ -103,8 +103,6 @@ RESERVED_FIELDS = frozenset(
         "str",
     }
 )
-# Module-level names of the generated modules that a signature or tool must not replace.
-RESERVED_GLOBALS = frozenset({"dspy", "Literal", "BaseModel", "Field", "Any", "annotations"})
 
 
 @dataclass(frozen=True)
@@ -252,8 +250,6 @@ class _Builder:
             for name, raw in spec.tools.items()
             if (tool := self.tool(name, raw, ("tools", name)))
         }
-        for name in spec.signatures:
-            self.check_global(name, ("signatures", name))
         programs = []
         states: list[tuple[str, str]] = []
         for name, raw in spec.programs.items():
@@ -284,11 +280,10 @@ class _Builder:
         if name.startswith("__") or name.startswith("_"):
             self.error(path, f"{name!r} starts with an underscore; names must be public")
             return False
+        if name in {"l", "O", "I"}:
+            self.error(path, f"{name!r} reads like 1 or 0 (PEP 8, ruff E741); choose another name")
+            return False
         return True
-
-    def check_global(self, name: str, path: KeyPath) -> None:
-        if name in RESERVED_GLOBALS:
-            self.error(path, f"{name!r} is used by the generated code; choose another name")
 
     def fields(self, raw: dict[str, Any], path: KeyPath) -> tuple[FieldModel, ...] | None:
         fields = []
@@ -316,11 +311,12 @@ class _Builder:
         outputs: dict[str, Any],
         path: KeyPath,
     ) -> SignatureModel | None:
+        named = self.check_name(name, path)
         ins = self.fields(inputs, (*path, "inputs"))
         outs = self.fields(outputs, (*path, "outputs"))
         if ins is None or outs is None:
             return None
-        ok = self.check_name(name, path)
+        ok = named
         if not ins:
             self.error((*path, "inputs"), "a signature needs at least one input field")
             ok = False

@@ -11,6 +11,7 @@ import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
 
 SPEC_VERSION = 1
 
@@ -24,8 +25,9 @@ ServiceName = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$", max_length=64),
 ]
-# One line: a title also becomes the project's summary in pyproject.toml, which refuses breaks.
-OneLine = Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\n\r\x85\u2028\u2029]*$")]
+# One line: a title also becomes the project's summary in pyproject.toml, which refuses
+# breaks, and the <title> of /docs, where FastAPI writes it without escaping (so no < >).
+OneLine = Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\n\r\x85\u2028\u2029<>]*$")]
 LongText = Annotated[str, StringConstraints(max_length=20_000)]
 StatusTemplate = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 
@@ -311,6 +313,16 @@ class Spec(SpecModel):
     server: ServerSpec = Field(
         default_factory=ServerSpec, description="Defaults of the service's settings."
     )
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_is_a_number(cls, value: object) -> object:
+        # Literal[1] alone accepts True, which equals 1 in Python.
+        if isinstance(value, bool):
+            raise PydanticCustomError(
+                "literal_error", "Input should be {expected}", {"expected": str(SPEC_VERSION)}
+            )
+        return value
 
 
 def snake_case(name: str) -> str:

@@ -214,6 +214,9 @@ def render_schema() -> str:
 def main(argv: list[str]) -> int:
     """Write both files into the given folder (the checkout's docs/ by default)."""
     docs = Path(argv[0]) if argv else DOCS
+    if not docs.is_dir():
+        print(f"{docs} is not a folder; run from a source checkout or name one")
+        return 2
     (docs / "spec.md").write_text(render_spec_docs(), encoding="utf-8")
     (docs / "spec.schema.json").write_text(render_schema(), encoding="utf-8")
     print(f"wrote {docs / 'spec.md'} and {docs / 'spec.schema.json'}")

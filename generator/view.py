@@ -28,12 +28,16 @@ def docstring(text: str | None) -> list[str] | None:
     """The lines of a docstring that reads back as exactly ``text``, or None if none can.
 
     ``text`` is already in :func:`inspect.cleandoc` form; a docstring is used only
-    when nothing in it needs escaping, so that it reads as plain prose.
+    when nothing in it needs escaping, so that it reads as plain prose, and no line
+    ends in whitespace, which ``ruff format`` would strip (changing the text).
     """
     if not text:
         return None
     lines = text.split("\n")
-    if any(not line.isprintable() or "\\" in line or '"' in line for line in lines):
+    if any(
+        not line.isprintable() or "\\" in line or '"' in line or line != line.rstrip()
+        for line in lines
+    ):
         return None
     return lines
 
@@ -135,6 +139,24 @@ def _curl_body(program: ProgramModel) -> str:
     return "{}" if any(c in body for c in "'`") else body
 
 
+def _program_fields(model: ServiceModel) -> list[FieldModel]:
+    """Every field of a request or response model in schemas.py."""
+    return [
+        field
+        for p in model.programs
+        for field in (*p.signature.inputs, *p.extra_outputs, *p.signature.outputs)
+    ]
+
+
+def _used_tool_imports(model: ServiceModel) -> list[dict[str, Any]]:
+    """Per tool module, the functions that some program calls, sorted."""
+    used: dict[str, set[str]] = {}
+    for program in model.programs:
+        for tool in program.tools:
+            used.setdefault(tool.module.rsplit(".", 1)[-1], set()).add(tool.function)
+    return [{"name": name, "functions": sorted(used[name])} for name in sorted(used)]
+
+
 def render_data(model: ServiceModel) -> dict[str, Any]:
     """The ``service`` answer given to Copier for ``model``."""
     modules: dict[str, list[ToolModel]] = {}
@@ -168,6 +190,15 @@ def render_data(model: ServiceModel) -> dict[str, Any]:
             for name, tools in sorted(modules.items())
         ],
         "tools": [_tool(t) for t in model.tools],
+        # What each module imports is what it uses (ruff F401 otherwise): programs.py only
+        # the signatures and tools some program uses, schemas.py only its programs' types.
+        "used_tool_imports": _used_tool_imports(model),
+        "used_signatures": sorted({p.signature.class_name for p in model.programs}),
+        "signatures_use_literal": any(
+            f.type.uses_literal for sig in model.signatures for f in (*sig.inputs, *sig.outputs)
+        ),
+        "schemas_use_literal": any(f.type.uses_literal for f in _program_fields(model)),
+        "schemas_use_dspy_types": any(f.type.uses_dspy_type for f in _program_fields(model)),
         "programs": [_program(p) for p in model.programs],
         "uses_literal": any(t.uses_literal for t in annotations),
         "uses_dspy_types": any(t.uses_dspy_type for t in annotations),
