@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from dspy_forge.loader import load_spec
 from dspy_forge.model import ProgramModel
 from dspy_forge.render import generate
 from tests.conftest import EXAMPLES, SPECS
+from tests.projects import run_project_tests
 
 CONCURRENCY = 50
 
@@ -51,19 +51,7 @@ def test_raw_output_is_lint_and_format_clean(name: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_generated_project_tests_pass(name: str, example_project: Callable[[str], Path]) -> None:
-    project = example_project(name)
-    env = {**os.environ, "PYTHONPATH": str(project / "src")}
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert " passed" in result.stdout
+    run_project_tests(example_project(name))
 
 
 async def read_stream(client: httpx.AsyncClient, path: str, inputs: dict[str, Any]) -> list[Any]:

@@ -17,6 +17,7 @@ import yaml
 from typer.testing import CliRunner
 
 from dspy_forge.cli import app
+from tests.projects import run_project_tests
 from tests.update_helpers import (
     CLOCK_BODY,
     PKG,
@@ -33,7 +34,6 @@ from tests.update_helpers import (
     git_source,
     make_user_edits,
     release,
-    run_project_tests,
     template_repository,
 )
 

@@ -22,6 +22,7 @@ from dspy_forge.cli import app
 from dspy_forge.errors import SpecInvalid
 from dspy_forge.loader import load_spec_text
 from dspy_forge.migrations import SpecMigrated, SpecMigration, migrate_spec_data
+from tests.projects import run_project_tests
 from tests.update_helpers import (
     CLOCK_BODY,
     PKG,
@@ -34,7 +35,6 @@ from tests.update_helpers import (
     git,
     git_source,
     release,
-    run_project_tests,
     template_repository,
 )
 

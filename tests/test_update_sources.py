@@ -17,6 +17,7 @@ from dspy_forge import __version__, render
 from dspy_forge.loader import load_spec_text
 from dspy_forge.render import TEMPLATE_REPOSITORY, TemplateSource, generate, template_source
 from dspy_forge.update import UpdateRefused, update_project
+from tests.projects import run_project_tests
 from tests.update_helpers import (
     PKG,
     SPEC_V1,
@@ -30,7 +31,6 @@ from tests.update_helpers import (
     git,
     make_user_edits,
     release,
-    run_project_tests,
     template_repository,
 )
 

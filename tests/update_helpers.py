@@ -11,7 +11,6 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -216,22 +215,6 @@ def assert_no_conflicts(project: Path) -> None:
         assert not path.name.endswith(".rej"), path
         text = path.read_text(encoding="utf-8", errors="replace")
         assert "<<<<<<<" not in text and ">>>>>>>" not in text, path
-
-
-def run_project_tests(project: Path) -> str:
-    """The generated project's own test suite, as tests/test_smoke.py runs it."""
-    env = {**os.environ, "PYTHONPATH": str(project / "src")}
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout
 
 
 def disk_state(root: Path) -> dict[str, str]:
