@@ -231,8 +231,11 @@ class Runs:
                                 self.metrics.record_usage(program.name, item)
                                 outputs = to_response(item).model_dump(mode="json")
                                 item = PredictionEvent(outputs=outputs)
-                            clock.reschedule(deadline)  # a slow reader is not an idle program
-                            await queue.put(item)
+                            try:
+                                queue.put_nowait(item)
+                            except asyncio.QueueFull:
+                                clock.reschedule(deadline)  # a slow reader is not an idle program
+                                await queue.put(item)
                             clock.reschedule(next_timeout())
             run.outcome = "ok"
             await queue.put(DoneEvent())

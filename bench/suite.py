@@ -1,0 +1,758 @@
+"""The benchmark suite: every measurement of docs/benchmarks.md, as one JSON document.
+
+Sections, in order (each can be left out with ``--sections``):
+
+``cpu``
+    Closed-loop streams at each concurrency against each server, on a fast-pacing fake LM
+    (``cpu_scenario``); server CPU per completed stream from /proc, tokens per stream, time
+    to first output. Servers are measured in turn, in a rotated order each run.
+``inprocess``
+    The same generated program run in-process with ``dspy.streamify`` (no server), at the
+    same concurrency and LM scenario: the reference for what the service layer adds.
+``ttft``
+    Time to first token at concurrency 1 and 50 on an LM paced like a real one
+    (``ttft_scenario``), next to the fake LM's own time to the first chunk of the same field
+    read directly, at the same concurrency.
+``capacity``
+    Open-loop ramps of N streams held open together on a fresh server per level: the
+    streams wait ``hold`` for their first token (resident memory per idle stream is read
+    then), then get tokens at ``pace``; a level is held with no error and a p99 gap
+    between tokens under ``gap_limit``.
+``generation``
+    ``dspy-forge generate`` on synthesised specs of 1, 10 and 100 programs, and the CLI's
+    cold start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import IO, Any
+
+from bench import generation, load
+from bench.proc import cpu_seconds, rss_bytes
+from bench.servers import PROGRAMS, SERVERS, Project, generate_project, inprocess, start
+from dspy_forge.fakelm.testing import FakeLM, running_fake_lm
+
+SECTIONS = ("cpu", "inprocess", "ttft", "capacity", "generation")
+
+
+@dataclass(frozen=True)
+class Config:
+    """One setting of the suite."""
+
+    name: str = "full"
+    programs: tuple[str, ...] = ("qa", "agent")
+    servers: tuple[str, ...] = SERVERS
+    runs: int = 3
+    # cpu: streams per run at each concurrency, per program
+    concurrency: tuple[int, ...] = (1, 50, 200)
+    streams: dict[str, dict[int, int]] = field(
+        default_factory=lambda: {
+            "qa": {1: 15, 50: 200, 200: 200},
+            "agent": {1: 8, 50: 100, 200: 200},
+        }
+    )
+    cpu_scenario: str = "delay-2ms"
+    # ttft: streams per run at each concurrency (every program)
+    ttft_streams: dict[int, int] = field(default_factory=lambda: {1: 4, 50: 50})
+    ttft_scenario: str = "first-100ms+delay-10ms"
+    # capacity (qa only)
+    capacity_servers: tuple[str, ...] = ("service", "floor", "baseline")
+    capacity_levels: tuple[int, ...] = (100, 250, 500, 1000)
+    baseline_capacity_levels: tuple[int, ...] = (50,)  # 4 worker threads: see docs
+    capacity_pace_ms: int = 20
+    capacity_ramp_per_s: float = 250.0
+    capacity_margin_s: float = 1.0  # hold beyond the end of the ramp
+    capacity_deadline_s: float = 20.0  # beyond the time the streams need (see capacity_level)
+    gap_limit_s: float = 0.25
+    layers: bool = True  # in-process: also run the service's layers one by one
+    # generation
+    gen_sizes: tuple[int, ...] = (1, 10, 100)
+    gen_runs: int = 3
+    cold_runs: int = 5
+    sections: tuple[str, ...] = SECTIONS
+
+    def hold_ms(self, level: int) -> int:
+        return round(1000 * (level / self.capacity_ramp_per_s + self.capacity_margin_s))
+
+
+FULL = Config()
+QUICK = Config(
+    name="quick",
+    programs=("qa",),
+    runs=1,
+    concurrency=(1, 5),
+    streams={"qa": {1: 3, 5: 10}, "agent": {1: 2, 5: 5}},
+    cpu_scenario="first-20ms+delay-2ms",
+    ttft_streams={1: 2, 5: 5},
+    ttft_scenario="first-20ms+delay-2ms",  # the same: the cpu section's servers go on
+    capacity_servers=("service",),
+    capacity_levels=(10,),
+    baseline_capacity_levels=(),
+    capacity_pace_ms=5,
+    capacity_ramp_per_s=100.0,
+    capacity_margin_s=0.3,
+    capacity_deadline_s=20.0,
+    layers=False,
+    gen_sizes=(1, 2),
+    gen_runs=1,
+    cold_runs=1,
+)
+
+
+def say(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def body(index: int) -> dict[str, str]:
+    """Request ``index``'s input: distinct questions, so no two answers are the same."""
+    return {"question": f"request {index}: what happened?"}
+
+
+def path_of(program: str) -> str:
+    return f"/v1/{program}/stream"
+
+
+def median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def summarize(result: load.LoadResult, cpu: float | None = None) -> dict[str, Any]:
+    """The figures of one batch of streams."""
+    streams = result.streams
+    completed = result.completed
+    ttft = result.ttft()
+    first_tokens = [s.first_token for s in streams if s.first_token is not None]
+    gaps = result.gaps()
+    finals = [s for s in streams if s.ok and s.final is not None]
+    return {
+        "streams": len(streams),
+        "completed": completed,
+        "errors": result.errors,
+        "error_kinds": result.error_kinds(),
+        "wall_s": result.wall,
+        "cpu_s": cpu,
+        "cpu_ms_per_stream": 1000 * cpu / completed if cpu is not None and completed else None,
+        "tokens_per_stream": result.tokens_per_stream(),
+        "streams_with_tokens": sum(1 for s in streams if s.tokens),
+        "text_matches_final": sum(1 for s in finals if s.text == s.final),
+        "streams_with_final": len(finals),
+        "ttft_p50_s": load.percentile(ttft, 50),
+        "ttft_p99_s": load.percentile(ttft, 99),
+        "first_token_p50_s": load.percentile(first_tokens, 50),
+        "first_token_p99_s": load.percentile(first_tokens, 99),
+        "gap_p50_s": load.percentile(gaps, 50),
+        "gap_p99_s": load.percentile(gaps, 99),
+        "gap_max_s": max(gaps) if gaps else None,
+    }
+
+
+def client_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measured_batch(
+    pid: int, url: str, program: str, count: int, concurrency: int, first_index: int = 0
+) -> dict[str, Any]:
+    """A closed-loop batch with the server's CPU time around it."""
+    field_name = PROGRAMS[program].final_field
+    before = cpu_seconds(pid)
+    result = load.run(
+        load.closed_loop(
+            url,
+            path_of(program),
+            count,
+            concurrency,
+            lambda i: body(first_index + i),
+            field_name,
+        )
+    )
+    return summarize(result, cpu_seconds(pid) - before)
+
+
+class Suite:
+    """Runs the sections of one :class:`Config` and keeps their results."""
+
+    def __init__(self, config: Config, out: Path, log: IO[bytes]) -> None:
+        self.config = config
+        self.out = out
+        self.log = log
+        self.results: dict[str, Any] = {"config": _jsonable(asdict(config))}
+        self.projects: dict[str, Project] = {}
+        self.prompts_file = out / "prompts.json"
+        self.prompts: dict[str, Any] = {}
+        self.fake: FakeLM | None = None
+        self._stack = contextlib.ExitStack()
+        self._running: tuple[Any, dict[tuple[str, str], Any]] | None = None
+        self.warmed = False
+
+    # --- set-up --------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        started = time.perf_counter()
+        self.results["machine"] = machine()
+        sections = self.config.sections
+        needs_servers = any(s in sections for s in ("cpu", "inprocess", "ttft", "capacity"))
+        if needs_servers:
+            with running_fake_lm() as fake, self._stack:
+                self.fake = fake
+                self.prepare()
+                for section in ("cpu", "inprocess", "ttft", "capacity"):
+                    if section in sections:
+                        say(f"section {section}")
+                        section_start = time.perf_counter()
+                        getattr(self, section)()
+                        self.results.setdefault("timings_s", {})[section] = (
+                            time.perf_counter() - section_start
+                        )
+        if "generation" in sections:
+            say("section generation")
+            section_start = time.perf_counter()
+            c = self.config
+            self.results["generation"] = generation.measure(c.gen_sizes, c.gen_runs, c.cold_runs)
+            self.results.setdefault("timings_s", {})["generation"] = (
+                time.perf_counter() - section_start
+            )
+        self.results["timings_s"]["total"] = time.perf_counter() - started
+        self.results["machine"]["load_average_end"] = os.getloadavg()
+        self.results["targets"] = targets(self.results, self.config)
+        return self.results
+
+    def prepare(self) -> None:
+        """Generate the projects and capture each program's LM calls for the floor."""
+        assert self.fake is not None
+        say("generating projects from specs/")
+        for program in self.config.programs:
+            spec = PROGRAMS[program].spec
+            if spec not in self.projects:
+                self.projects[spec] = generate_project(spec, self.out / "projects" / spec)
+            self.prompts[program] = inprocess(
+                self.projects[spec], program, self.fake.api_base, "capture"
+            )
+        self.prompts_file.write_text(json.dumps(self.prompts), encoding="utf-8")
+
+    @contextlib.contextmanager
+    def servers(
+        self, scenario: str, servers: tuple[str, ...]
+    ) -> Iterator[dict[tuple[str, str], Any]]:
+        """Every server of ``servers`` for every program, on the fake LM's ``scenario``.
+
+        The servers stay up for the next section if it uses the same scenario (and are
+        stopped at the end of the suite); otherwise they are stopped first.
+        """
+        assert self.fake is not None
+        if self._running is not None and self._running[0] == (scenario, servers):
+            yield self._running[1]
+            return
+        self._stack.close()
+        self._running = None
+        api_base = self.fake.scenario_base(scenario)
+        running = {}
+        for program in self.config.programs:
+            for server in servers:
+                running[server, program] = self._stack.enter_context(
+                    start(server, program, api_base, self.projects, self.prompts_file, self.log)
+                )
+        self._running = ((scenario, servers), running)
+        self.warmed = False
+        yield running
+
+    def warm_up(self, running: dict[tuple[str, str], Any]) -> dict[str, dict[str, Any]]:
+        """One first request (what it streamed is recorded), then a few more, per server."""
+        first: dict[str, dict[str, Any]] = {}
+        if self.warmed:
+            return first
+        self.warmed = True
+        for (server, program), srv in running.items():
+            one = measured_batch(srv.pid, srv.url, program, 1, 1, first_index=10_000)
+            first.setdefault(server, {})[program] = {
+                "tokens": one["tokens_per_stream"],
+                "completed": one["completed"],
+            }
+            measured_batch(srv.pid, srv.url, program, 8, 4, first_index=10_100)
+        return first
+
+    # --- sections ------------------------------------------------------------------
+
+    def cpu(self) -> None:
+        c = self.config
+        runs: list[dict[str, Any]] = []
+        with self.servers(c.cpu_scenario, c.servers) as running:
+            first = self.warm_up(running)
+            for number in range(c.runs):
+                order = c.servers[number % len(c.servers) :] + c.servers[: number % len(c.servers)]
+                this_run: dict[str, Any] = {}
+                for program in c.programs:
+                    for concurrency in c.concurrency:
+                        count = c.streams[program][concurrency]
+                        for server in order:
+                            srv = running[server, program]
+                            figures = measured_batch(srv.pid, srv.url, program, count, concurrency)
+                            this_run.setdefault(server, {}).setdefault(program, {})[
+                                str(concurrency)
+                            ] = figures
+                            say(
+                                f"cpu run {number + 1}/{c.runs} {program} c={concurrency} "
+                                f"{server}: {_fmt(figures['cpu_ms_per_stream'])} ms/stream, "
+                                f"{figures['tokens_per_stream']:.1f} tokens/stream, "
+                                f"{figures['errors']} errors"
+                            )
+                if "floor" in c.servers:
+                    # HTTP and SSE alone: the floor's echo endpoint, no LM, no DSPy.
+                    srv = running["floor", c.programs[0]]
+                    pace = _pace_ms(c.cpu_scenario)
+                    for concurrency in c.concurrency:
+                        count = c.streams[c.programs[0]][concurrency]
+                        path = f"/v1/echo/stream?tokens={ECHO_TOKENS}&pace_ms={pace}"
+                        before = cpu_seconds(srv.pid)
+                        result = load.run(
+                            load.closed_loop(srv.url, path, count, concurrency, body, None)
+                        )
+                        echo = summarize(result, cpu_seconds(srv.pid) - before)
+                        this_run.setdefault("http_only", {})[str(concurrency)] = echo
+                runs.append(this_run)
+        http_only = {
+            str(concurrency): median(
+                [
+                    r["http_only"][str(concurrency)]["cpu_ms_per_stream"]
+                    for r in runs
+                    if "http_only" in r
+                ]
+            )
+            for concurrency in c.concurrency
+        }
+        self.results["cpu"] = {
+            "scenario": c.cpu_scenario,
+            "first_request": first,
+            "runs": runs,
+            "median": _median_runs(runs, c),
+            "http_only": http_only,
+        }
+
+    def inprocess(self) -> None:
+        assert self.fake is not None
+        c = self.config
+        api_base = self.fake.scenario_base(c.cpu_scenario)
+        figures: dict[str, Any] = {}
+        for program in c.programs:
+            project = self.projects[PROGRAMS[program].spec]
+            for concurrency in c.concurrency:
+                count = c.streams[program][concurrency]
+                answer = inprocess(
+                    project,
+                    program,
+                    api_base,
+                    "run",
+                    "--count",
+                    str(count),
+                    "--concurrency",
+                    str(concurrency),
+                    "--repeat",
+                    str(c.runs),
+                )
+                batches = answer["batches"]
+                per_stream = [1000 * b["cpu"] / b["completed"] for b in batches if b["completed"]]
+                tokens = [b["tokens"] / b["completed"] for b in batches if b["completed"]]
+                figures.setdefault(program, {})[str(concurrency)] = {
+                    "batches": batches,
+                    "cpu_ms_per_stream": median(per_stream),
+                    "tokens_per_stream": median(tokens),
+                }
+                say(
+                    f"in-process {program} c={concurrency}: "
+                    f"{_fmt(median(per_stream))} ms/stream, {_fmt(median(tokens))} tokens/stream"
+                )
+        # The service's layers, one by one, at the headline concurrency.
+        headline = _headline(c)
+        for program in c.programs if c.layers else ():
+            project = self.projects[PROGRAMS[program].spec]
+            layers = figures[program][str(headline)].setdefault("layers", {})
+            layers["streamify"] = figures[program][str(headline)]["cpu_ms_per_stream"]
+            for layer in ("events", "runs"):
+                answer = inprocess(
+                    project,
+                    program,
+                    api_base,
+                    "run",
+                    "--count",
+                    str(c.streams[program][headline]),
+                    "--concurrency",
+                    str(headline),
+                    "--repeat",
+                    str(c.runs),
+                    "--layer",
+                    layer,
+                )
+                per_stream = [
+                    1000 * b["cpu"] / b["completed"] for b in answer["batches"] if b["completed"]
+                ]
+                layers[layer] = median(per_stream)
+                say(f"in-process {program} c={headline} {layer}: {_fmt(layers[layer])} ms/stream")
+        self.results["inprocess"] = {"scenario": c.cpu_scenario, **figures}
+
+    def ttft(self) -> None:
+        assert self.fake is not None
+        c = self.config
+        api_base = self.fake.scenario_base(c.ttft_scenario)
+        runs: list[dict[str, Any]] = []
+        with self.servers(c.ttft_scenario, c.servers) as running:
+            self.warm_up(running)
+            for number in range(c.runs):
+                order = c.servers[number % len(c.servers) :] + c.servers[: number % len(c.servers)]
+                this_run: dict[str, Any] = {}
+                for program in c.programs:
+                    for concurrency, count in c.ttft_streams.items():
+                        times = load.run(
+                            load.lm_first_chunk(api_base, self.prompts[program], count, concurrency)
+                        )
+                        key = str(concurrency)
+                        lm_first = this_run.setdefault("lm", {})
+                        lm_first.setdefault(program, {})[key] = {
+                            "ttft_p50_s": load.percentile(times, 50),
+                            "ttft_p99_s": load.percentile(times, 99),
+                        }
+                        for server in order:
+                            srv = running[server, program]
+                            figures = measured_batch(srv.pid, srv.url, program, count, concurrency)
+                            this_run.setdefault(server, {}).setdefault(program, {})[
+                                str(concurrency)
+                            ] = figures
+                            say(
+                                f"ttft run {number + 1}/{c.runs} {program} c={concurrency} "
+                                f"{server}: p50 {_fmt(figures['ttft_p50_s'], 1000)} ms, "
+                                f"p99 {_fmt(figures['ttft_p99_s'], 1000)} ms "
+                                f"(LM {_fmt(lm_first[program][key]['ttft_p50_s'], 1000)})"
+                            )
+                runs.append(this_run)
+        servers = (*c.servers, "lm")
+        medians: dict[str, Any] = {}
+        for server in servers:
+            for program in c.programs:
+                for concurrency in c.ttft_streams:
+                    key = str(concurrency)
+                    per_run = [r[server][program][key] for r in runs]
+                    medians.setdefault(server, {}).setdefault(program, {})[key] = {
+                        name: median([r.get(name) for r in per_run])
+                        for name in ("ttft_p50_s", "ttft_p99_s", "first_token_p50_s", "errors")
+                    }
+        self.results["ttft"] = {"scenario": c.ttft_scenario, "runs": runs, "median": medians}
+
+    def capacity(self) -> None:
+        assert self.fake is not None
+        c = self.config
+        levels_by_server = {
+            server: c.baseline_capacity_levels if server == "baseline" else c.capacity_levels
+            for server in c.capacity_servers
+        }
+        figures: dict[str, Any] = {}
+        for server, levels in levels_by_server.items():
+            for level in levels:
+                result = self.capacity_level(server, level)
+                figures.setdefault(server, {})[str(level)] = result
+                say(
+                    f"capacity {server} {level} streams: {result['completed']} completed, "
+                    f"{result['errors']} errors, gap p99 {_fmt(result['gap_p99_s'], 1000)} ms, "
+                    f"{_fmt(result['rss_kib_per_idle_stream'])} KiB/idle stream, "
+                    f"held={result['held']}"
+                )
+        held = {
+            server: max((int(level) for level, r in results.items() if r["held"]), default=None)
+            for server, results in figures.items()
+        }
+        self.results["capacity"] = {
+            "program": "qa",
+            "pace_ms": c.capacity_pace_ms,
+            "ramp_per_s": c.capacity_ramp_per_s,
+            "gap_limit_s": c.gap_limit_s,
+            "levels": figures,
+            "max_held": held,
+        }
+
+    def capacity_level(self, server: str, level: int) -> dict[str, Any]:
+        """``level`` streams held open together on a fresh ``server``."""
+        assert self.fake is not None
+        c = self.config
+        fake = self.fake
+        hold_ms = c.hold_ms(level)
+        scenario = f"first-{hold_ms}ms+delay-{c.capacity_pace_ms}ms"
+        api_base = fake.scenario_base(scenario)
+        program = "qa"
+        with start(server, program, api_base, self.projects, self.prompts_file, self.log) as srv:
+            # Warm up (imports, first-request caches) with a few streams at once.
+            load.run(
+                load.closed_loop(srv.url, path_of(program), 4, 4, lambda i: body(90_000 + i), None)
+            )
+            time.sleep(0.2)
+            rss_before = rss_bytes(srv.pid)
+            idle: dict[str, Any] = {}
+            peak = {"rss": rss_before}
+            assert fake.process is not None
+            fake_pid = fake.process.pid
+
+            async def sample() -> None:
+                started = time.perf_counter()
+                due = level / c.capacity_ramp_per_s + c.capacity_margin_s
+                upstream_max = 0
+                while time.perf_counter() - started < due:
+                    stats = await fake.astats()
+                    upstream = stats["scenarios"].get(scenario, {}).get("streams_open", 0)
+                    upstream_max = max(upstream_max, upstream)
+                    if upstream >= level:
+                        break
+                    await asyncio.sleep(0.05)
+                idle.update(
+                    rss=rss_bytes(srv.pid),
+                    upstream_open=upstream_max,
+                    at_s=time.perf_counter() - started,
+                )
+                while True:
+                    peak["rss"] = max(peak["rss"], rss_bytes(srv.pid))
+                    stats = await fake.astats()
+                    upstream = stats["scenarios"].get(scenario, {}).get("streams_open", 0)
+                    peak["upstream"] = max(peak.get("upstream", 0), upstream, upstream_max)
+                    await asyncio.sleep(0.25)
+
+            cpu0, fake0, client0 = cpu_seconds(srv.pid), cpu_seconds(fake_pid), client_cpu()
+            result = load.run(
+                load.open_loop(
+                    srv.url,
+                    path_of(program),
+                    level,
+                    body,
+                    PROGRAMS[program].final_field,
+                    ramp_per_s=c.capacity_ramp_per_s,
+                    # DSPy's native engine opens at most 100 connections per LM, so a DSPy
+                    # server runs 100 streams at a time: give every wave its time.
+                    deadline=c.capacity_deadline_s
+                    + (1 + -(-level // 100)) * (hold_ms / 1000 + 0.05 * c.capacity_pace_ms),
+                    while_open=sample,
+                )
+            )
+            wall = result.wall
+            usage = {
+                "server": (cpu_seconds(srv.pid) - cpu0) / wall,
+                "fake_lm": (cpu_seconds(fake_pid) - fake0) / wall,
+                "client": (client_cpu() - client0) / wall,
+            }
+        figures = summarize(result)
+        all_tokens = figures["streams_with_tokens"] == level
+        # The LM sends qa's first answer token about 30 chunks after the hold; a stream whose
+        # first token comes more than a second later than that waited for the server.
+        first_token_due = hold_ms / 1000 + 30 * c.capacity_pace_ms / 1000 + 1.0
+        late = sum(
+            1
+            for s in result.streams
+            if s.first_token is not None and s.first_token > first_token_due
+        )
+        held = (
+            figures["errors"] == 0
+            and all_tokens
+            and late == 0
+            and (figures["gap_p99_s"] or 0) < c.gap_limit_s
+        )
+        rss_idle = idle.get("rss")
+        return {
+            **figures,
+            "scenario": scenario,
+            "peak_open_client": result.peak_open,
+            "upstream_open_at_idle": idle.get("upstream_open"),
+            "upstream_open_max": peak.get("upstream", idle.get("upstream_open")),
+            "first_token_due_s": first_token_due,
+            "late_first_tokens": late,
+            "rss_before_mib": rss_before / 2**20,
+            "rss_idle_mib": rss_idle / 2**20 if rss_idle else None,
+            "rss_peak_mib": peak["rss"] / 2**20,
+            "rss_kib_per_idle_stream": (rss_idle - rss_before) / 1024 / level if rss_idle else None,
+            "cpu_utilisation": usage,
+            "held": held,
+        }
+
+
+# --- aggregation -------------------------------------------------------------------
+
+
+def _median_runs(runs: list[dict[str, Any]], c: Config) -> dict[str, Any]:
+    """Median over runs of every figure; ratios to the baseline taken per run first."""
+    names = (
+        "cpu_ms_per_stream",
+        "tokens_per_stream",
+        "errors",
+        "completed",
+        "streams_with_tokens",
+        "text_matches_final",
+        "streams_with_final",
+        "ttft_p50_s",
+        "ttft_p99_s",
+        "first_token_p50_s",
+        "gap_p99_s",
+    )
+    medians: dict[str, Any] = {}
+    for server in c.servers:
+        for program in c.programs:
+            for concurrency in c.concurrency:
+                key = str(concurrency)
+                per_run = [r[server][program][key] for r in runs]
+                figures = {name: median([r.get(name) for r in per_run]) for name in names}
+                if "baseline" in c.servers:
+                    ratios = [
+                        r[server][program][key]["cpu_ms_per_stream"]
+                        / r["baseline"][program][key]["cpu_ms_per_stream"]
+                        for r in runs
+                        if r[server][program][key]["cpu_ms_per_stream"]
+                        and r["baseline"][program][key]["cpu_ms_per_stream"]
+                    ]
+                    figures["cpu_ratio_to_baseline"] = median(ratios)
+                medians.setdefault(server, {}).setdefault(program, {})[key] = figures
+    return medians
+
+
+ECHO_TOKENS = 21  # with its result and [DONE]: the 23 events of a qa stream of the service
+
+
+def _headline(c: Config) -> int:
+    """The concurrency the targets are judged at: 50, or the largest of a smaller setting."""
+    return 50 if 50 in c.concurrency else max(c.concurrency)
+
+
+def _pace_ms(scenario: str) -> float:
+    for switch in scenario.split("+"):
+        if switch.startswith("delay-") and switch.endswith("ms"):
+            return float(switch[6:-2])
+    return 0.0
+
+
+def targets(results: dict[str, Any], c: Config) -> dict[str, Any]:
+    """Each target of the issue: the figure it is judged on and whether it is met."""
+    found: dict[str, Any] = {}
+    headline = _headline(c)
+    key = str(headline)
+    cpu = results.get("cpu", {}).get("median", {})
+    inproc = results.get("inprocess", {})
+    for program in c.programs:
+        service = cpu.get("service", {}).get(program, {}).get(key)
+        if service and "baseline" in cpu:
+            expected = inproc.get(program, {}).get(key, {}).get("tokens_per_stream")
+            ratio = service.get("cpu_ratio_to_baseline")
+            every_token = (
+                expected is not None
+                and service["tokens_per_stream"] >= expected
+                and service["errors"] == 0
+                and service["text_matches_final"] == service["streams_with_final"]
+            )
+            found[f"cpu_half_of_baseline_{program}"] = {
+                "concurrency": headline,
+                "ratio": ratio,
+                "tokens_per_stream": service["tokens_per_stream"],
+                "expected_tokens_per_stream": expected,
+                "met": bool(ratio is not None and ratio <= 0.5 and every_token),
+            }
+        reference = inproc.get(program, {}).get(key, {}).get("cpu_ms_per_stream")
+        if service and reference:
+            overhead = service["cpu_ms_per_stream"] / reference - 1
+            found[f"service_layer_overhead_{program}"] = {
+                "concurrency": headline,
+                "service_ms": service["cpu_ms_per_stream"],
+                "inprocess_ms": reference,
+                "overhead": overhead,
+                "met": overhead <= 0.30,
+            }
+    capacity = results.get("capacity", {}).get("levels", {}).get("service", {})
+    if capacity:
+        top = max(capacity, key=int)
+        level = capacity[top]
+        found["open_streams"] = {
+            "streams": int(top),
+            "errors": level["errors"],
+            "completed": level["completed"],
+            "upstream_open_max": level.get("upstream_open_max"),
+            "late_first_tokens": level.get("late_first_tokens"),
+            "met": int(top) >= 1000 and level["errors"] == 0,
+        }
+    gen = results.get("generation")
+    if gen:
+        sizes = sorted(gen["generate"], key=int)
+        largest = gen["generate"][sizes[-1]]["median"]
+        fit = gen["fit"]
+        steps = [step["ms"] for step in fit.get("marginal_ms_per_program", [])]
+        # At most linear: a program added to a large spec costs no more than one added to a
+        # small spec (within 2 ms of noise), so time never grows faster than the spec.
+        linear = all(later <= earlier + 2.0 for earlier, later in itertools.pairwise(steps))
+        found["generation"] = {
+            "programs": int(sizes[-1]),
+            "seconds": largest,
+            "r2": fit["r2"],
+            "slope_ms_per_program": 1000 * fit["slope"] if fit["slope"] is not None else None,
+            "marginal_ms_per_program": steps,
+            "at_most_linear": linear,
+            "met": int(sizes[-1]) >= 100 and largest < 5 and linear,
+        }
+    return found
+
+
+def machine() -> dict[str, Any]:
+    """Where the figures were measured."""
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    versions = {}
+    for package in ("dspy", "fastapi", "starlette", "uvicorn", "pydantic", "httpx"):
+        with contextlib.suppress(Exception):
+            from importlib.metadata import version
+
+            versions[package] = version(package)
+    revision = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "git": revision,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "load_average_start": os.getloadavg(),
+        "command": " ".join([Path(sys.executable).name, "-m", "bench", *sys.argv[1:]]),
+    }
+
+
+def _fmt(value: float | None, scale: float = 1.0) -> str:
+    return "-" if value is None else f"{value * scale:.1f}"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def configure(base: Config, **changes: Any) -> Config:
+    """``base`` with ``changes`` (None values ignored)."""
+    return replace(base, **{k: v for k, v in changes.items() if v is not None})
+
+
+__all__ = ["FULL", "QUICK", "SECTIONS", "Config", "Suite", "configure", "say"]
