@@ -227,4 +227,42 @@ def specs(draw: Any) -> dict[str, Any]:
             program["lm"] = {"model": draw(model_names)}
         programs[name] = program
     spec["signatures"], spec["tools"], spec["programs"] = signatures, tools, programs
+    if draw(st.booleans()):
+        spec["server"] = draw(server_specs())
     return spec
+
+
+@st.composite
+def server_specs(draw: Any) -> dict[str, Any]:
+    """A valid `server:` section: every key, drawn within its bounds."""
+    hosts = st.from_regex(r"[a-z0-9][a-z0-9.-]{0,20}(:[0-9]{2,5})?", fullmatch=True)
+    origins = st.one_of(
+        st.just("*"),
+        st.builds(lambda s, h: f"{s}://{h}", st.sampled_from(["http", "https"]), hosts),
+    )
+    paths = st.from_regex(r"/[A-Za-z0-9_./-]{0,30}", fullmatch=True)
+    seconds = st.one_of(st.none(), st.floats(0.5, 10_000, allow_nan=False))
+    return {
+        "auth": {
+            "required": draw(st.booleans()),
+            "open_paths": draw(st.lists(paths, max_size=4)),
+        },
+        "cors": {
+            "origins": draw(st.lists(origins, max_size=3)),
+            "methods": draw(st.lists(st.sampled_from(["GET", "POST", "PUT", "*"]), unique=True)),
+            "headers": draw(
+                st.lists(st.from_regex(r"[A-Za-z0-9-]{1,20}", fullmatch=True), max_size=3)
+            ),
+        },
+        "max_body_bytes": draw(st.integers(1, 1 << 30)),
+        "max_input_chars": draw(st.integers(1, 1 << 30)),
+        "max_concurrent_runs": draw(st.integers(1, 100_000)),
+        "run_deadline": draw(seconds),
+        "idle_timeout": draw(seconds),
+        "batch_parallelism": draw(st.integers(1, 1_000)),
+        "batch_max_items": draw(st.integers(1, 100_000)),
+        "log_format": draw(st.sampled_from(["json", "text"])),
+        "log_level": draw(st.sampled_from(["DEBUG", "INFO", "WARNING", "ERROR"])),
+        "port": draw(st.integers(1, 65535)),
+        "workers": draw(st.integers(1, 256)),
+    }

@@ -61,8 +61,8 @@ def ruff(project: Path, *command: str) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
-def read_back(project: Path, package: str) -> tuple[set[str], dict[str, Any]]:
-    """Build the generated app in this process: its paths, and each signature's text.
+def read_back(project: Path, package: str) -> tuple[set[str], dict[str, Any], Any]:
+    """Build the generated app in this process: its paths, signature texts and settings.
 
     The package is forgotten afterwards, so the next example may reuse its name.
     """
@@ -70,7 +70,9 @@ def read_back(project: Path, package: str) -> tuple[set[str], dict[str, Any]]:
     try:
         module = importlib.import_module(f"{package}.app")
         settings_type = importlib.import_module(f"{package}.settings").Settings
-        paths = set(module.create_app(settings_type(_env_file=None)).openapi()["paths"])
+        # A key, in case the spec requires one to start.
+        settings = settings_type(_env_file=None, api_keys=["a-key"])
+        paths = set(module.create_app(settings).openapi()["paths"])
         signatures = importlib.import_module(f"{package}.signatures")
         texts = {
             name: (
@@ -80,7 +82,7 @@ def read_back(project: Path, package: str) -> tuple[set[str], dict[str, Any]]:
             for name, cls in vars(signatures).items()
             if isinstance(cls, type) and cls.__module__ == signatures.__name__
         }
-        return paths, texts
+        return paths, texts, settings
     finally:
         sys.path.remove(str(project / "src"))
         for name in [name for name in sys.modules if name.split(".")[0] == package]:
@@ -115,9 +117,19 @@ def test_a_valid_spec_generates_a_clean_importable_project(
     ruff(project, "format", "--check")
     for path in project.rglob("*.py"):
         compile(path.read_text(encoding="utf-8"), str(path), "exec")
-    paths, texts = read_back(project, loaded.model.package)
+    paths, texts, settings = read_back(project, loaded.model.package)
     for program in data["programs"]:
-        assert {f"/v1/{program}", f"/v1/{program}/stream"} <= paths
+        assert {f"/v1/{program}", f"/v1/{program}/stream", f"/v1/{program}/batch"} <= paths
+    server = loaded.spec.server  # the spec's server section is the settings' defaults
+    assert settings.api_keys_required == server.auth.required
+    assert settings.open_paths == server.auth.open_paths
+    assert (settings.cors_origins, settings.cors_methods, settings.cors_headers) == (
+        server.cors.origins,
+        server.cors.methods,
+        server.cors.headers,
+    )
+    for key, value in server.model_dump(exclude={"auth", "cors"}).items():
+        assert getattr(settings, key) == value, key
     for name, signature in loaded.spec.signatures.items():
         instructions, descriptions = texts[name]
         if signature.instructions and inspect.cleandoc(signature.instructions):  # else DSPy's
