@@ -5,7 +5,7 @@
 - ``baseline``: :mod:`bench.baseline_app`, the research note's hand-written pattern;
 - ``floor``: :mod:`bench.floor_app`, the fake LM's stream relayed with no DSPy.
 
-All of them run with the same uvicorn command line (``dspy_forge.devserver.service_command``:
+All of them run with the same uvicorn command line (``dspy_forge.devserver.app_command``:
 one worker, ``--no-access-log``, uvicorn's default loop and HTTP parser) and the same
 interpreter.
 """
@@ -18,30 +18,20 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import httpx
-
-from dspy_forge.devserver import fake_lm_env, free_port, running_service, service_command
+from dspy_forge.devserver import app_command, fake_lm_env, free_port, running_service, serving
 from dspy_forge.loader import load_spec
 from dspy_forge.render import generate
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 
-# The tool body a user writes after generating (as tests/conftest.py TOOL_BODIES).
-TOOL_BODIES: dict[str, dict[str, str]] = {
-    "research-agent": {
-        "search.py": '''async def search(query: str) -> str:
-    """Search for information."""
-    return f"Results for: {query}"
-''',
-    },
-}
+# The tool bodies a user writes after generating (shared with tests/conftest.py).
+EXAMPLE_TOOLS = SPECS / "tools"
 
 
 @dataclass(frozen=True)
@@ -107,9 +97,9 @@ def generate_project(spec_name: str, out: Path) -> Project:
     if out.exists():
         shutil.rmtree(out)  # a project of an earlier bench run
     project = generate(loaded, out)
-    tools = project / "src" / loaded.model.package / "tools"
-    for file, body in TOOL_BODIES.get(spec_name, {}).items():
-        (tools / file).write_text(body, encoding="utf-8")
+    if (EXAMPLE_TOOLS / spec_name).is_dir():
+        tools = project / "src" / loaded.model.package / "tools"
+        shutil.copytree(EXAMPLE_TOOLS / spec_name, tools, dirs_exist_ok=True)
     return Project(project, loaded.model.package)
 
 
@@ -142,32 +132,16 @@ def serve_app(
 ) -> Iterator[Server]:
     """Serve ``module:attr`` from this checkout with the same uvicorn command as a service."""
     host, port = "127.0.0.1", free_port()
-    command = service_command("x", host, port)
-    command[command.index("x.main:app")] = target
-    environment = {**os.environ, **BASE_ENV, "PYTHONPATH": str(ROOT), **env}
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT if log else None
-    )
-    url = f"http://{host}:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{target} exited with {process.returncode} while starting")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{target} did not answer within {timeout} s")
-            time.sleep(0.1)
-        yield Server(target, url, process)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    environment = {**BASE_ENV, "PYTHONPATH": str(ROOT), **env}
+    with serving(
+        app_command(target, host, port),
+        f"http://{host}:{port}",
+        cwd=ROOT,
+        env=environment,
+        log=log,
+        startup_timeout=timeout,
+    ) as running:
+        yield Server(target, running.url, running.process)
 
 
 @contextlib.contextmanager

@@ -53,11 +53,16 @@ def fake_lm_env(api_base: str, own_lm_programs: Iterable[str] = ()) -> dict[str,
 
 def service_command(package: str, host: str, port: int, *extra: str) -> list[str]:
     """The uvicorn command line that serves ``package``."""
+    return app_command(f"{package}.main:app", host, port, *extra)
+
+
+def app_command(target: str, host: str, port: int, *extra: str) -> list[str]:
+    """The uvicorn command line that serves the ASGI app ``module:attribute``."""
     return [
         sys.executable,
         "-m",
         "uvicorn",
-        f"{package}.main:app",
+        target,
         "--host",
         host,
         "--port",
@@ -85,23 +90,42 @@ def running_service(
     and PORT in the environment, instead of through uvicorn's command line.
     """
     port = free_port(host)
-    environment = {
-        **os.environ,
-        "PYTHONPATH": str(project / "src"),
-        "PYTHONUNBUFFERED": "1",
-        **env,
-    }
+    environment = {"PYTHONPATH": str(project / "src"), **env}
     if as_module:
         environment.update(HOST=host, PORT=str(port))
     command = [sys.executable, "-m", package] if as_module else service_command(package, host, port)
-    process = subprocess.Popen(
+    with serving(
         command,
+        f"http://{host}:{port}",
         cwd=project,
         env=environment,
+        log=log,
+        startup_timeout=startup_timeout,
+    ) as service:
+        yield service
+
+
+@contextlib.contextmanager
+def serving(
+    command: list[str],
+    url: str,
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    log: IO[bytes] | None = None,
+    startup_timeout: float = 60.0,
+) -> Iterator[RunningService]:
+    """Run ``command`` until ``url``/healthz answers, for the ``with`` block; then stop it.
+
+    ``env`` is added to this process's environment.
+    """
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
         stdout=log,
         stderr=subprocess.STDOUT if log is not None else None,
     )
-    url = f"http://{host}:{port}"
     try:
         _await_health(url, process, startup_timeout)
         yield RunningService(url=url, process=process)

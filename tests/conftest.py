@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 # DSPy would fetch model metadata over the network on first use; offline, use LiteLLM's copy.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "true")
@@ -20,26 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 EXAMPLES = sorted(path.stem for path in SPECS.glob("*.yaml"))
 
-# Tool bodies a user would write after generating, so agents get real observations.
-TOOL_BODIES: dict[str, dict[str, str]] = {
-    "research-agent": {
-        "search.py": '''async def search(query: str) -> str:
-    """Search for information."""
-    return f"Results for: {query}"
-''',
-    },
-    "toolbox": {
-        "glossary.py": '''async def lookup(term: str, limit: int) -> list[str]:
-    """Look up a term in the glossary."""
-    return [f"{term}: entry {number}" for number in range(1, limit + 1)]
-
-
-async def today() -> str:
-    """Today's date."""
-    return "2026-11-25"
-''',
-    },
-}
+# Tool bodies a user would write after generating, so agents get real observations:
+# specs/tools/<spec>/<module>.py replaces the generated stub of that tool module.
+EXAMPLE_TOOLS = SPECS / "tools"
 
 
 @pytest.fixture(scope="session")
@@ -58,9 +42,9 @@ def example_project(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str],
         if name not in made:
             loaded = load_spec(SPECS / f"{name}.yaml")
             out = generate(loaded, tmp_path_factory.mktemp(name) / "project")
-            tools = out / "src" / loaded.model.package / "tools"
-            for file, body in TOOL_BODIES.get(name, {}).items():
-                (tools / file).write_text(body, encoding="utf-8")
+            if (EXAMPLE_TOOLS / name).is_dir():
+                tools = out / "src" / loaded.model.package / "tools"
+                shutil.copytree(EXAMPLE_TOOLS / name, tools, dirs_exist_ok=True)
             made[name] = out
         return made[name]
 
