@@ -166,6 +166,27 @@ def client_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def rotated(servers: tuple[str, ...], run: int) -> tuple[str, ...]:
+    """The servers in the order run ``run`` measures them: each goes first in turn."""
+    shift = run % len(servers)
+    return servers[shift:] + servers[:shift]
+
+
+def measure_into(
+    this_run: dict[str, Any],
+    running: dict[tuple[str, str], Any],
+    server: str,
+    program: str,
+    count: int,
+    concurrency: int,
+) -> dict[str, Any]:
+    """Measure one batch of ``server`` and file its figures in ``this_run``."""
+    srv = running[server, program]
+    figures = measured_batch(srv.pid, srv.url, program, count, concurrency)
+    this_run.setdefault(server, {}).setdefault(program, {})[str(concurrency)] = figures
+    return figures
+
+
 def measured_batch(
     pid: int, url: str, program: str, count: int, concurrency: int, first_index: int = 0
 ) -> dict[str, Any]:
@@ -295,17 +316,15 @@ class Suite:
         with self.servers(c.cpu_scenario, c.servers) as running:
             first = self.warm_up(running)
             for number in range(c.runs):
-                order = c.servers[number % len(c.servers) :] + c.servers[: number % len(c.servers)]
+                order = rotated(c.servers, number)
                 this_run: dict[str, Any] = {}
                 for program in c.programs:
                     for concurrency in c.concurrency:
                         count = c.streams[program][concurrency]
                         for server in order:
-                            srv = running[server, program]
-                            figures = measured_batch(srv.pid, srv.url, program, count, concurrency)
-                            this_run.setdefault(server, {}).setdefault(program, {})[
-                                str(concurrency)
-                            ] = figures
+                            figures = measure_into(
+                                this_run, running, server, program, count, concurrency
+                            )
                             say(
                                 f"cpu run {number + 1}/{c.runs} {program} c={concurrency} "
                                 f"{server}: {_fmt(figures['cpu_ms_per_stream'])} ms/stream, "
@@ -413,7 +432,7 @@ class Suite:
         with self.servers(c.ttft_scenario, c.servers) as running:
             self.warm_up(running)
             for number in range(c.runs):
-                order = c.servers[number % len(c.servers) :] + c.servers[: number % len(c.servers)]
+                order = rotated(c.servers, number)
                 this_run: dict[str, Any] = {}
                 for program in c.programs:
                     for concurrency, count in c.ttft_streams.items():
@@ -427,11 +446,9 @@ class Suite:
                             "ttft_p99_s": load.percentile(times, 99),
                         }
                         for server in order:
-                            srv = running[server, program]
-                            figures = measured_batch(srv.pid, srv.url, program, count, concurrency)
-                            this_run.setdefault(server, {}).setdefault(program, {})[
-                                str(concurrency)
-                            ] = figures
+                            figures = measure_into(
+                                this_run, running, server, program, count, concurrency
+                            )
                             say(
                                 f"ttft run {number + 1}/{c.runs} {program} c={concurrency} "
                                 f"{server}: p50 {_fmt(figures['ttft_p50_s'], 1000)} ms, "
