@@ -29,17 +29,12 @@ class Failure:
     log_level: int = logging.ERROR
 
 
-class ApiError(Exception):
-    """A request the API answers with an error body; carries how to report it."""
+class RunFailed(Exception):
+    """A run failed or was refused; carries how to report it."""
 
-    def __init__(self, failure: Failure, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, failure: Failure) -> None:
         super().__init__(failure.code)
         self.failure = failure
-        self.headers = headers or {}
-
-
-class RunFailed(ApiError):
-    """A run failed or was refused."""
 
 
 def _timed_out(exc: BaseException) -> bool:

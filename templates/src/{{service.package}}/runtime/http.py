@@ -7,7 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from .errors import ApiError, Failure
+from .errors import Failure, RunFailed
 
 logger = logging.getLogger(__name__)
 
@@ -57,14 +57,14 @@ def error_response(failure: Failure, headers: dict[str, str] | None = None) -> J
     return JSONResponse(body.model_dump(), status_code=failure.status, headers=headers)
 
 
-async def _api_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError)
+async def _run_failed(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RunFailed)
     failure = exc.failure
-    if exc.__cause__ is not None:
+    if exc.__cause__ is not None:  # a refusal (overloaded, shutting down) is not a failure
         logger.log(failure.log_level, "run failed: %s", failure.code, exc_info=exc.__cause__)
-    return error_response(failure, exc.headers)
+    return error_response(failure)
 
 
 def add_error_handlers(app: FastAPI) -> None:
-    """Register the handler that reports refused requests and failed runs."""
-    app.add_exception_handler(ApiError, _api_error)
+    """Register the handler that reports refused and failed runs."""
+    app.add_exception_handler(RunFailed, _run_failed)

@@ -1,7 +1,8 @@
 """Prometheus metrics of the service, in a registry of its own per app.
 
 LM usage and cost come from DSPy's usage tracker, as the provider reports
-them; DSPy's tracker is known to under-count some streamed calls (dspy#8265).
+them. DSPy's tracker is reported to under-count some streamed calls (dspy#8265);
+dspy-forge's tests check that a streamed run counts what the same JSON run does.
 """
 
 import functools
@@ -14,6 +15,8 @@ from typing import Any
 import dspy
 from dspy.utils.callback import BaseCallback
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from .errors import describe
 
 PRICE_FILE = "model_prices_and_context_window_backup.json"
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -103,8 +106,6 @@ class LMCallMetrics(BaseCallback):
         model, started = self._started.pop(call_id, ("unknown", time.perf_counter()))
         self._metrics.lm_seconds.labels(self._program, model).observe(time.perf_counter() - started)
         if exception is not None:
-            from .errors import describe
-
             code = describe(exception).code
             self._metrics.lm_errors.labels(self._program, model, code).inc()
 

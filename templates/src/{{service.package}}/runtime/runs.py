@@ -113,11 +113,14 @@ class Runs:
         callback = LMCallMetrics(self.metrics, program.name)
         return dspy.context(callbacks=[*dspy.settings.callbacks, callback], track_usage=True)
 
-    async def predict(
-        self, program: ServedProgram, body: BaseModel, endpoint: str = "json"
-    ) -> dspy.Prediction:
+    async def predict(self, program: ServedProgram, body: BaseModel) -> dspy.Prediction:
         """Run to completion under the limits; raise :class:`RunFailed` on failure."""
         inputs = checked_inputs(body, self.limits.max_input_chars)
+        return await self._predict(program, inputs, "json")
+
+    async def _predict(
+        self, program: ServedProgram, inputs: dict[str, Any], endpoint: str
+    ) -> dspy.Prediction:
         count = self.metrics.requests.labels
         if refusal := self.gate():
             count(program.name, endpoint, refusal.code).inc()
@@ -155,20 +158,23 @@ class Runs:
                     }
                 ]
             )
-        for index, body in enumerate(bodies):  # refuse the whole batch before running any
+        # Refuse the whole batch before running any of it.
+        checked = [
             checked_inputs(body, self.limits.max_input_chars, ("body", "inputs", index))
+            for index, body in enumerate(bodies)
+        ]
         slots = asyncio.Semaphore(self.limits.batch_parallelism)
 
-        async def one(body: BaseModel) -> BatchResult:
+        async def one(inputs: dict[str, Any]) -> BatchResult:
             async with slots:
                 try:
-                    prediction = await self.predict(program, body, endpoint="batch")
+                    prediction = await self._predict(program, inputs, "batch")
                 except RunFailed as failed:
                     error = ErrorBody(code=failed.failure.code, message=failed.failure.message)
                     return BatchResult(error=error)
                 return BatchResult(outputs=to_response(prediction).model_dump(mode="json"))
 
-        return list(await asyncio.gather(*(one(body) for body in bodies)))
+        return list(await asyncio.gather(*(one(inputs) for inputs in checked)))
 
     async def stream(
         self, program: ServedProgram, body: BaseModel, to_response: ToResponse
