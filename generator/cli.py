@@ -100,6 +100,14 @@ def generate_command(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would change, file by file; write nothing.")
     ] = False,
+    rebase: Annotated[
+        bool,
+        typer.Option(
+            "--rebase-on-current-template",
+            help="When the template version the project records cannot be found, merge your "
+            "edits onto the current template rendered with the project's recorded answers.",
+        ),
+    ] = False,
 ) -> None:
     """Generate the service's project from a spec, or update one generated before, no prompts.
 
@@ -118,11 +126,11 @@ def generate_command(
             )
     try:
         if dry_run:
-            _show_plan(preview(loaded, out_dir), dry_run=True)
+            _show_plan(preview(loaded, out_dir, rebase=rebase), dry_run=True)
             return
         if find_project(out_dir) is not None:
             # Written only once Copier's merge succeeded, on a copy (dspy_forge.update, note 1).
-            _show_plan(update_project(loaded, out_dir), dry_run=False)
+            _show_plan(update_project(loaded, out_dir, rebase=rebase), dry_run=False)
             return
         with removed_on_failure(out_dir):
             generate(loaded, out_dir)

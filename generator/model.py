@@ -13,10 +13,11 @@ import inspect
 import keyword
 import re
 import string
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from dspy_forge.dspy_calls import TOOL_CALL_KWARGS, internal_names
 from dspy_forge.errors import Path as KeyPath
 from dspy_forge.errors import SpecError
 from dspy_forge.hints import closest, suggest
@@ -107,11 +108,17 @@ RESERVED_FIELDS = frozenset(
 
 @dataclass(frozen=True)
 class FieldModel:
-    """A signature field or a tool argument."""
+    """A signature field or a tool argument.
+
+    ``name`` is the field's public name (JSON key, OpenAPI); ``attr`` is its name
+    inside the program (signature field, request model attribute), which differs
+    only for an input named like a keyword DSPy's call path takes for itself.
+    """
 
     name: str
     type: FieldType
     description: str
+    attr: str
 
 
 @dataclass(frozen=True)
@@ -216,6 +223,7 @@ REASONING = FieldModel(
     name="reasoning",
     type=parse_type("str"),
     description="The model's step-by-step reasoning before the outputs.",
+    attr="reasoning",
 )
 
 
@@ -300,7 +308,7 @@ class _Builder:
                 self.error((*where, "type"), str(exc))
                 ok = False
                 continue
-            fields.append(FieldModel(name=name, type=field_type, description=field.description))
+            fields.append(FieldModel(name, field_type, field.description, attr=name))
         return tuple(fields) if ok else None
 
     def signature(
@@ -332,12 +340,21 @@ class _Builder:
                     (*path, "outputs", field.name, "type"), "Image and History are input types"
                 )
                 ok = False
+        internal = internal_names([f.name for f in (*ins, *outs)], [f.name for f in ins])
+        ins = tuple(replace(f, attr=internal[f.name]) for f in ins)
         # DSPy reads instructions as a docstring (inspect.cleandoc); store them that way.
         cleaned = inspect.cleandoc(instructions) if instructions else None
         return SignatureModel(name, cleaned or None, ins, outs) if ok else None
 
     def tool(self, name: str, raw: Any, path: KeyPath) -> ToolModel | None:
         args = self.fields(raw.args, (*path, "args"))
+        for arg in sorted(set(raw.args) & TOOL_CALL_KWARGS):
+            self.error(
+                (*path, "args", arg),
+                f"{arg!r} is bound by DSPy's Tool.acall itself, so the LM could never pass it; "
+                "choose another name",
+            )
+            args = None
         try:
             returns = parse_type(raw.returns)
         except TypeSyntaxError as exc:

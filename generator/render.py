@@ -252,12 +252,18 @@ def latest_tag(path: Path) -> str | None:
 
 def record_source(project: Path, src_path: str) -> None:
     """Write ``src_path`` as the project's ``_src_path`` answer, leaving the rest as it is."""
+    record_answer(project, "_src_path", src_path)
+
+
+def record_answer(project: Path, key: str, value: str) -> None:
+    """Write ``value`` as the project's top-level ``key`` answer, leaving the rest as it is."""
     answers = project / ANSWERS_FILE
     text = answers.read_text(encoding="utf-8")
-    line = yaml.safe_dump({"_src_path": src_path}, width=10_000).strip()
-    new, count = re.subn(r"^_src_path:.*$", lambda _: line, text, count=1, flags=re.MULTILINE)
+    line = yaml.safe_dump({key: value}, width=10_000).strip()
+    pattern = rf"^{re.escape(key)}:.*$"
+    new, count = re.subn(pattern, lambda _: line, text, count=1, flags=re.MULTILINE)
     if count != 1:
-        raise RenderError(f"{answers} records no _src_path")
+        raise RenderError(f"{answers} records no {key}")
     answers.write_text(new, encoding="utf-8")
 
 

@@ -28,11 +28,22 @@ Notes:
    creates. Files that already existed come out of the merge from formatted
    template output plus the user's own lines; formatting them would rewrite the
    user's lines, which then show up as changes in every later merge.
+5. A three-way merge needs the template version the project was last rendered
+   from. When it is gone (Copier's own `copier update` from a dirty checkout
+   records a commit that only ever existed in its temporary clone), the user can
+   ask for ``rebase=True`` (``--rebase-on-current-template``): the work copy's
+   ``_commit`` is set to the current template version before Copier runs, so
+   Copier's "before" is the current template rendered with the project's
+   recorded answers. The merge then keeps every difference between that render
+   and the project, the user's edits and whatever the lost version did
+   differently, and brings the spec's changes; afterwards the project records a
+   version that exists.
 """
 
 from __future__ import annotations
 
 import ast
+import shlex
 import shutil
 import tempfile
 import warnings
@@ -58,6 +69,7 @@ from dspy_forge.render import (
     format_python,
     generate,
     git,
+    record_answer,
     record_source,
     template_source,
     template_workspace,
@@ -172,21 +184,37 @@ def check_clean_repository(project: Project) -> None:
         )
 
 
-def preview(loaded: LoadedSpec, out: Path, *, source: TemplateSource | None = None) -> Plan:
+def preview(
+    loaded: LoadedSpec,
+    out: Path,
+    *,
+    source: TemplateSource | None = None,
+    rebase: bool = False,
+) -> Plan:
     """What ``generate`` would write into ``out``, as a plan with its diff; writes nothing."""
     project = find_project(out)
     if project is None:
         return _preview_fresh(loaded, out, source)
-    with _planned_update(loaded, project, source) as (plan, _):
+    with _planned_update(loaded, project, source, rebase=rebase) as (plan, _):
         return plan
 
 
-def update_project(loaded: LoadedSpec, out: Path, *, source: TemplateSource | None = None) -> Plan:
-    """Update the generated project in ``out`` to ``loaded`` and the current template."""
+def update_project(
+    loaded: LoadedSpec,
+    out: Path,
+    *,
+    source: TemplateSource | None = None,
+    rebase: bool = False,
+) -> Plan:
+    """Update the generated project in ``out`` to ``loaded`` and the current template.
+
+    ``rebase=True`` merges onto the current template when the version the project
+    records cannot be found (note 5), instead of refusing.
+    """
     project = find_project(out)
     if project is None:
         raise UpdateRefused(f"{out} holds no generated project to update")
-    with _planned_update(loaded, project, source) as (plan, work):
+    with _planned_update(loaded, project, source, rebase=rebase) as (plan, work):
         _apply(plan, work)
         return plan
 
@@ -204,7 +232,7 @@ def _preview_fresh(loaded: LoadedSpec, out: Path, source: TemplateSource | None)
 
 @contextmanager
 def _planned_update(
-    loaded: LoadedSpec, project: Project, source: TemplateSource | None
+    loaded: LoadedSpec, project: Project, source: TemplateSource | None, *, rebase: bool
 ) -> Iterator[tuple[Plan, Path]]:
     model = loaded.model
     if model.package != project.package:
@@ -221,12 +249,26 @@ def _planned_update(
     ):
         work = Path(tmp) / "project"
         before = _work_copy(project.root, work)
-        _find_old_version(workspace, project)
+        found = _find_old_version(workspace, project, rebase=rebase, retry=_retry(loaded, project))
         record_source(work, str(workspace.path))
+        rebased: list[str] = []
+        if not found:  # note 5
+            record_answer(work, "_commit", workspace.ref)
+            rebased.append(
+                f"template version {project.commit} cannot be found, so the merge's base is the "
+                f"current template ({_describe(workspace)}) rendered with the project's recorded "
+                "answers: your edits are kept, and so are the lines in which the lost version "
+                "differed from the current template; review them with git diff"
+            )
+        elif rebase:
+            rebased.append(
+                f"template version {project.commit} was found, so the update is the ordinary "
+                f"three-way merge; {REBASE_FLAG} was not needed"
+            )
         git("commit", "-q", "--no-verify", "-am", "point at the template workspace", cwd=work)
         _run_copier_update(work, model, workspace)
         conflicts = _conflicts(work)
-        notices = _keep_user_files(work, before, workspace, project.package)
+        notices = rebased + _keep_user_files(work, before, workspace, project.package)
         record_source(work, source.record)
         copy_states(loaded, work)
         git("add", "-A", "--force", cwd=work)
@@ -274,8 +316,26 @@ def _work_copy(root: Path, work: Path) -> str:
     return git("rev-parse", "HEAD", cwd=work).stdout.strip()
 
 
-def _find_old_version(workspace: Workspace, project: Project) -> None:
-    """Make the project's recorded template version available in the workspace, or refuse."""
+def _retry(loaded: LoadedSpec, project: Project) -> str:
+    """The command that updates ``project`` with the recovery of note 5."""
+    spec = shlex.quote(str(loaded.path)) if loaded.path is not None else "SPEC"
+    return f"dspy-forge generate {spec} --out {shlex.quote(str(project.root))} {REBASE_FLAG}"
+
+
+REBASE_FLAG = "--rebase-on-current-template"
+
+
+def _describe(workspace: Workspace) -> str:
+    shown = git("describe", "--tags", "--always", workspace.ref, cwd=workspace.path, check=False)
+    return shown.stdout.strip() or workspace.ref
+
+
+def _find_old_version(workspace: Workspace, project: Project, *, rebase: bool, retry: str) -> bool:
+    """Make the project's recorded template version available in the workspace, or refuse.
+
+    Returns False when it cannot be found and ``rebase`` asks to merge onto the
+    current template instead (note 5).
+    """
     ref = f"{project.commit}^{{commit}}"
     found = git("rev-parse", "--verify", "-q", ref, cwd=workspace.path, check=False)
     if found.returncode != 0:
@@ -287,6 +347,8 @@ def _find_old_version(workspace: Workspace, project: Project) -> None:
         )  # fmt: skip
         found = git("rev-parse", "--verify", "-q", ref, cwd=workspace.path, check=False)
         if found.returncode != 0:
+            if rebase:
+                return False
             reason = fetched.stderr.strip() or "it has no such version"
             raise UpdateRefused(
                 f"{project.root} was generated from template version {project.commit} of "
@@ -294,7 +356,10 @@ def _find_old_version(workspace: Workspace, project: Project) -> None:
                 "A three-way merge needs that version. If the template repository is online, "
                 "connect and retry; or set DSPY_FORGE_TEMPLATE to a clone of it that has the "
                 "version. A project generated from uncommitted template changes can only be "
-                "updated while those changes are unchanged."
+                "updated while those changes are unchanged. If the version is gone for good "
+                "(`copier update` in a checkout with uncommitted changes records one that "
+                "only existed in its temporary copy), merge your edits onto the current "
+                f"template instead (see docs/updating.md):\n  {retry}"
             )
     commit = found.stdout.strip()
     # A branch keeps the version in Copier's clone of the workspace.
@@ -307,6 +372,7 @@ def _find_old_version(workspace: Workspace, project: Project) -> None:
             f"({', '.join(k for k in UNSAFE_KEYS if k in config)}), which dspy-forge's template "
             "never does; nothing was changed. Check its .copier-answers.yml."
         )
+    return True
 
 
 def _run_copier_update(work: Path, model: ServiceModel, workspace: Workspace) -> None:

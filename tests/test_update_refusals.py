@@ -127,6 +127,7 @@ def test_an_unknown_recorded_template_version_is_refused(project: Path) -> None:
     commit_all(project, "claims another version")
     output = refused(project)
     assert "template version v0.9" in output and "which cannot be found" in output
+    assert f"--out {project} --rebase-on-current-template" in output
 
 
 def test_a_recorded_template_that_runs_code_is_refused(project: Path, tmp_path: Path) -> None:
