@@ -49,10 +49,14 @@ def _text(text: str) -> dict[str, str]:
 def _field(field: FieldModel) -> dict[str, Any]:
     return {
         "name": field.name,
+        "attr": field.attr,
+        # The public name, where the program's own differs (see dspy_calls.py).
+        "alias_py": py_str(field.name) if field.attr != field.name else None,
         "annotation": field.type.annotation,
         "description": _text(field.description),
         "has_description": bool(field.description),
         "optional": field.type.optional,
+        "dspy_type": field.type.uses_dspy_type,
         "sample_py": py_literal(field.type.sample),
     }
 

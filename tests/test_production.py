@@ -115,7 +115,11 @@ def test_requests_without_a_valid_key_get_401(guarded: Served) -> None:
         response = httpx.post(f"{guarded.url}/v1/ask", json=QUESTION, headers=headers)
         assert response.status_code == 401
         assert response.json() == {
-            "error": {"code": "unauthorized", "message": "A valid API key is required."}
+            "error": {
+                "code": "unauthorized",
+                "message": "A valid API key is required.",
+                "request_id": response.headers["x-request-id"],
+            }
         }
         assert response.headers["www-authenticate"] == "Bearer"
     stream = httpx.post(f"{guarded.url}/v1/ask/stream", json=QUESTION)
@@ -235,14 +239,14 @@ def test_an_overlong_input_field_gets_422_naming_it(guarded: Served) -> None:
     for path in ("/v1/think", "/v1/think/stream"):
         response = httpx.post(f"{guarded.url}{path}", json=long, headers=bearer())
         assert response.status_code == 422
-        [detail] = response.json()["detail"]
-        assert detail["loc"] == ["body", "question"]
-        assert "at most 200" in detail["msg"]
+        [field] = response.json()["error"]["fields"]
+        assert field["loc"] == ["body", "question"]
+        assert "at most 200" in field["message"]
     # Non-text inputs count the characters of their JSON.
     listed = {"question": "q", "context": ["y" * 100, "z" * 100]}
     response = httpx.post(f"{guarded.url}/v1/think", json=listed, headers=bearer())
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["body", "context"]
+    assert response.json()["error"]["fields"][0]["loc"] == ["body", "context"]
 
 
 # --- Readiness ----------------------------------------------------------------------
@@ -386,11 +390,11 @@ def test_batch_refuses_too_many_or_too_long_items(guarded: Served) -> None:
     six = {"inputs": [QUESTION] * 6}
     response = httpx.post(f"{guarded.url}/v1/ask/batch", json=six, headers=bearer())
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["body", "inputs"]
+    assert response.json()["error"]["fields"][0]["loc"] == ["body", "inputs"]
     long = {"inputs": [QUESTION, {"question": "x" * 201}]}
     response = httpx.post(f"{guarded.url}/v1/ask/batch", json=long, headers=bearer())
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["body", "inputs", 1, "question"]
+    assert response.json()["error"]["fields"][0]["loc"] == ["body", "inputs", 1, "question"]
 
 
 # --- Request ids and logs -----------------------------------------------------------

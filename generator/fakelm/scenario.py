@@ -28,6 +28,7 @@ _SWITCH = re.compile(
     r"|steps-(?P<steps>\d+)"
     r"|words-(?P<words>\d+)"
     r"|(?P<context_window>context-window)"
+    r"|(?P<split_surrogates>split-surrogates)"
     r"|(?P<default>default)"
 )
 
@@ -49,6 +50,8 @@ class Scenario:
         first_s: Pause before the first content chunk (time to first token), in seconds.
         react_steps: Tool calls a ReAct agent makes before ``finish``.
         words: Words in each generated ``str`` field value.
+        split_surrogates: End each sentence of a stream with an emoji whose UTF-16
+            surrogate pair is split between two chunks, as a provider may do.
     """
 
     http_status: int | None = None
@@ -59,6 +62,7 @@ class Scenario:
     first_s: float = 0.0
     react_steps: int = DEFAULT_REACT_STEPS
     words: int = DEFAULT_WORDS
+    split_surrogates: bool = False
 
 
 @lru_cache(maxsize=256)
@@ -77,7 +81,7 @@ def parse_scenario(text: str | None) -> Scenario:
             raise ScenarioError(
                 f"unknown fake LM scenario switch {switch!r}; expected http-<status>, "
                 "break-after-<n>, stall-after-<n>, delay-<ms>ms, first-<ms>ms, steps-<n>, "
-                "words-<n>, context-window or default"
+                "words-<n>, context-window, split-surrogates or default"
             )
         group = match.lastgroup
         value = match.group(group) if group else None
@@ -97,4 +101,6 @@ def parse_scenario(text: str | None) -> Scenario:
             scenario = replace(scenario, words=max(1, int(value or 0)))
         elif group == "context_window":
             scenario = replace(scenario, context_window=True)
+        elif group == "split_surrogates":
+            scenario = replace(scenario, split_surrogates=True)
     return scenario

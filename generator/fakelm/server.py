@@ -5,12 +5,14 @@ because benchmarks hold up to a thousand streams open against one process. Route
 
 - ``POST /v1/chat/completions`` (``stream`` false or true) and ``GET /v1/models``;
 - the same under ``/s/<scenario>/v1/...`` to inject failures (see :mod:`.scenario`);
-- ``GET /_fake/stats`` and ``POST /_fake/reset`` for tests.
+- ``GET /_fake/stats``, ``GET /_fake/requests`` (the last requests received) and
+  ``POST /_fake/reset`` for tests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
 import re
@@ -34,9 +36,12 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 DEFAULT_SCENARIO_KEY = "default"
+RECEIVED_KEPT = 200  # chat requests kept for GET /_fake/requests
 """Stats key of requests made on the plain ``/v1`` path."""
 
 _TOKEN = re.compile(r"\s*\S+|\s+")
+_SENTENCE_END = re.compile(r"\s*[a-z]+\.")  # the last word of a generated sentence
+_EMOJI_HALVES = (b"\\ud83d", b"\\ude42")  # U+1F642 as JSON escapes of its surrogate pair
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -136,6 +141,8 @@ class FakeLMApp:
         parse_scenario(default_scenario or None)  # fail at start-up, not on the first request
         self.default_scenario = default_scenario or ""
         self.stats = Stats()
+        # The last requests received, for tests that read what the LM was told.
+        self.received: collections.deque[dict[str, Any]] = collections.deque(maxlen=RECEIVED_KEPT)
         self._ids = itertools.count(1)
         logging.getLogger("uvicorn.error").addFilter(ABORT_LOG_FILTER)
 
@@ -171,8 +178,11 @@ class FakeLMApp:
     async def _control(self, path: str, method: str, send: Send) -> None:
         if path == "/_fake/stats" and method == "GET":
             await _json(send, 200, self.stats.snapshot())
+        elif path == "/_fake/requests" and method == "GET":
+            await _json(send, 200, list(self.received))
         elif path == "/_fake/reset" and method == "POST":
             self.stats.reset()
+            self.received.clear()
             await _json(send, 200, self.stats.snapshot())
         else:
             await _not_found(send, method, path)
@@ -231,6 +241,7 @@ class FakeLMApp:
                 None,
             )
             return
+        self.received.append({"scenario": key, "messages": messages, "tools": request.get("tools")})
         replies = _compose(request, messages, scenario)
         reply = replies[0]
         reply.id = f"chatcmpl-fake{next(self._ids):010x}"
@@ -274,6 +285,17 @@ class FakeLMApp:
                 delta = orjson.dumps(
                     {"role": "assistant", "content": piece} if index == 0 else {"content": piece}
                 )
+                if scenario.split_surrogates and _SENTENCE_END.fullmatch(piece):
+                    # orjson refuses lone surrogates: write the JSON escapes ourselves.
+                    first = delta[:-2] + _EMOJI_HALVES[0] + b'"}'
+                    await send(
+                        {
+                            "type": "http.response.body",
+                            "body": prefix + first + suffix,
+                            "more_body": True,
+                        }
+                    )
+                    delta = b'{"content":"' + _EMOJI_HALVES[1] + b'"}'
                 frame = prefix + delta + suffix
                 await send({"type": "http.response.body", "body": frame, "more_body": True})
                 stats.bump(key, "chunks_sent")

@@ -67,8 +67,22 @@ class FakeLM:
         result: dict[str, Any] = response.json()
         return result
 
+    def requests(self) -> list[dict[str, Any]]:
+        """The last chat requests received, oldest first: scenario, messages and tools."""
+        response = httpx.get(f"{self.url}/_fake/requests", timeout=10)
+        response.raise_for_status()
+        result: list[dict[str, Any]] = response.json()
+        return result
+
+    def prompts(self) -> list[str]:
+        """The text of every message of the last chat requests, one string per request."""
+        return [
+            "\n".join(str(message.get("content")) for message in request["messages"])
+            for request in self.requests()
+        ]
+
     def reset(self) -> None:
-        """Zero the server's counters."""
+        """Zero the server's counters and forget the requests it received."""
         httpx.post(f"{self.url}/_fake/reset", timeout=10).raise_for_status()
 
     async def astats(self) -> dict[str, Any]:

@@ -1,19 +1,19 @@
 """Structured logs with a request id, accepted from X-Request-ID or made up.
 
-The id is kept in a context variable: the request's tasks (a run's task copies
-the context it was created in) log it, and every stream event carries it.
+The id is set by ``http.RequestBoundary`` and kept in a context variable: the
+request's tasks (a run's task copies the context it was created in) log it,
+and every stream event and error body carries it.
 """
 
+import contextlib
 import json
 import logging
 import re
-import uuid
+from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-REQUEST_ID_HEADER = "x-request-id"
+REQUEST_ID_HEADER = b"x-request-id"
 _request_id: ContextVar[str] = ContextVar("request_id", default="")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -23,33 +23,19 @@ def current_request_id() -> str:
     return _request_id.get()
 
 
-class RequestIdMiddleware:
-    """Set the request id for the request and return it in the response header."""
+@contextlib.contextmanager
+def request_id_bound(request_id: str) -> Iterator[None]:
+    """Make ``request_id`` the current request's id for the ``with`` block."""
+    token = _request_id.set(request_id)
+    try:
+        yield
+    finally:
+        _request_id.reset(token)
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        given = next(
-            (v.decode("latin-1") for k, v in scope["headers"] if k == REQUEST_ID_HEADER.encode()),
-            "",
-        )
-        request_id = given if _VALID_ID.match(given) else uuid.uuid4().hex
-        token = _request_id.set(request_id)
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            _request_id.reset(token)
+def valid_request_id(given: str) -> bool:
+    """Whether a client's X-Request-ID is safe to log and return as it is."""
+    return _VALID_ID.match(given) is not None
 
 
 class _RequestIdFilter(logging.Filter):

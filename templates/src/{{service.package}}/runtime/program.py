@@ -17,6 +17,7 @@ from dspy.streaming import StatusMessage, StreamListener, StreamResponse
 
 from .events import Event, StatusEvent, TokenEvent
 from .status import Status, StatusReporter
+from .text import clean_text, split_chunk
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,8 @@ class ServedProgram:
         # streamify reads the callbacks when it is created, not when it runs.
         with dspy.context(callbacks=[*dspy.settings.callbacks, reporter]):
             run = dspy.streamify(self.module, stream_listeners=listeners, is_async_program=True)
-        streamed: dict[tuple[str, str], str] = {}
+        streamed: dict[tuple[str, str], str] = {}  # per field: the text sent so far
+        held: dict[tuple[str, str], str] = {}  # per field: half a surrogate pair (text.py)
         ended: set[tuple[str, str]] = set()
         # Iterate to the end, and close in this task if our reader stops early (note 1 of sse.py).
         async with contextlib.aclosing(run(**inputs)) as items:
@@ -88,22 +90,26 @@ class ServedProgram:
                     key = (item.predict_name, item.signature_field_name)
                     if key in ended:  # the predictor runs again (allow_reuse): a new value
                         ended.discard(key)
-                        streamed[key] = ""
-                    streamed[key] = streamed.get(key, "") + item.chunk
+                        streamed[key] = held[key] = ""
+                    chunk, held[key] = split_chunk(held.get(key, ""), item.chunk)
+                    streamed[key] = streamed.get(key, "") + chunk
                     if item.is_last_chunk:
                         ended.add(key)
-                    if item.chunk:
+                    if chunk:
                         yield TokenEvent(
                             predictor=item.predict_name,
                             field=item.signature_field_name,
-                            chunk=item.chunk,
+                            chunk=chunk,
                         )
                 elif isinstance(item, Status):
                     yield StatusEvent(
-                        message=item.message, hook=item.hook, tool=item.tool, call_id=item.call_id
+                        message=clean_text(item.message),
+                        hook=item.hook,
+                        tool=item.tool,
+                        call_id=item.call_id,
                     )
                 elif isinstance(item, StatusMessage):
-                    yield StatusEvent(message=item.message, hook="custom", call_id="")
+                    yield StatusEvent(message=clean_text(item.message), hook="custom", call_id="")
                 elif isinstance(item, dspy.Prediction):
                     for listen, _ in self._listen:
                         if rest := self._rest_of(listen, item, streamed):
@@ -119,6 +125,7 @@ class ServedProgram:
         final = prediction.get(listen.field)
         if not isinstance(final, str):
             return ""  # not a final output (e.g. ReAct's next_thought)
+        final = clean_text(final)
         sent = streamed.get((listen.predictor, listen.field), "")
         if final.startswith(sent):
             return final[len(sent) :]

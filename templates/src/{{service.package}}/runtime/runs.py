@@ -7,8 +7,13 @@ the response body reads the queue. So:
 
 - a failure before the first event becomes a plain HTTP error (the status line
   is not sent until the first event is in hand);
-- a slow client fills the queue and the run waits, holding at most
-  ``stream_buffer`` events (and DSPy's own 16) in memory;
+- a slow client fills the queue and the run waits for it, holding at most
+  ``stream_buffer`` events (and DSPy's own 16) in memory, but only for
+  ``reader_timeout`` seconds: then the run ends and frees its slot, and the
+  client, if it ever reads again, gets the buffered events and an error
+  ``slow_reader``;
+- a JSON or batch request runs in a task of its own, which ends when the
+  client disconnects or the shutdown's grace period is over;
 - stopping a run, for whatever reason, is cancelling its task (note 1), and the
   body always does that before it returns, so no run outlives its response.
 
@@ -27,15 +32,16 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import dspy
 from fastapi.exceptions import RequestValidationError
 from fastapi.sse import KEEPALIVE_COMMENT, EventSourceResponse, format_sse_event
 from pydantic import BaseModel
 from starlette.responses import Response
+from starlette.types import Receive
 
 from .errors import Failure, RunFailed, describe
 from .events import DoneEvent, ErrorEvent, Event, PredictionEvent, TokenEvent
@@ -43,12 +49,21 @@ from .http import ErrorBody, error_response
 from .inputs import checked_inputs
 from .metrics import LMCallMetrics, Metrics
 from .program import ServedProgram
+from .security import current_caller
 
 logger = logging.getLogger(__name__)
 
 ToResponse = Callable[[dspy.Prediction], BaseModel]
+T = TypeVar("T")
 
 OVERLOADED = Failure(503, "overloaded", "Too many requests in progress; retry shortly.", 1.0)
+CALLER_BUSY = Failure(
+    429, "too_many_runs", "This caller has too many runs in progress; retry shortly.", 1.0
+)
+SLOW_READER = Failure(
+    503, "slow_reader", "The client read too slowly; the run was stopped.", 1.0, logging.WARNING
+)
+CLIENT_GONE = Failure(499, "disconnected", "The client left before the run ended.")
 SHUTTING_DOWN = Failure(503, "shutting_down", "The server is shutting down; retry elsewhere.", 1.0)
 TIMED_OUT = Failure(504, "timeout", "The program did not finish in time.")
 
@@ -58,9 +73,11 @@ class RunLimits:
     """How long and how many runs may go on, and how streams are paced."""
 
     max_concurrent: int = 100
+    max_per_caller: int | None = None  # runs at once per API key (or address); None: no cap
     deadline: float | None = 300.0  # seconds for a whole run
     idle_timeout: float | None = 60.0  # seconds between two events of a run
     stream_buffer: int = 64  # events held for a slow client
+    reader_timeout: float = 30.0  # seconds a run waits for a client behind by stream_buffer
     keepalive: float = 15.0  # seconds of silence before a ": ping" comment
     shutdown_grace: float = 10.0  # seconds open streams get to finish on shutdown
     max_input_chars: int = 100_000  # per input field, as text or JSON
@@ -95,37 +112,87 @@ class Runs:
         self.limits = limits
         self.metrics = metrics
         self.active = 0
+        self.by_caller: dict[str, int] = {}
         self.open: set[_Run] = set()
+        self.working: set[asyncio.Task[Any]] = set()  # JSON and batch requests
         self.draining = False
         self._drained = asyncio.Event()
         self._grace_over = asyncio.Event()
 
-    def gate(self) -> Failure | None:
-        """Why a new run cannot start now, or None when it can."""
+    def admit(self, caller: str) -> Failure | None:
+        """Take a slot for a new run of ``caller``, or say why it cannot start now."""
         if self.draining:
             return SHUTTING_DOWN
         if self.active >= self.limits.max_concurrent:
             return OVERLOADED
+        per_caller = self.limits.max_per_caller
+        held = self.by_caller.get(caller, 0)
+        if per_caller is not None and held >= per_caller:
+            return CALLER_BUSY
+        self.active += 1
+        self.by_caller[caller] = held + 1
         return None
+
+    def _release(self, caller: str) -> None:
+        self.active -= 1
+        held = self.by_caller[caller] - 1
+        if held:
+            self.by_caller[caller] = held
+        else:
+            del self.by_caller[caller]
+        if self.draining and self.active == 0:
+            self._drained.set()
 
     def _context(self, program: ServedProgram) -> Any:
         """DSPy settings of one run: LM call metrics and usage tracking."""
         callback = LMCallMetrics(self.metrics, program.name)
         return dspy.context(callbacks=[*dspy.settings.callbacks, callback], track_usage=True)
 
-    async def predict(self, program: ServedProgram, body: BaseModel) -> dspy.Prediction:
-        """Run to completion under the limits; raise :class:`RunFailed` on failure."""
+    async def predict(
+        self, program: ServedProgram, body: BaseModel, receive: Receive
+    ) -> dspy.Prediction:
+        """Run to completion under the limits; raise :class:`RunFailed` on failure.
+
+        ``receive`` is the request's ASGI receive, read to learn that the client left.
+        """
         inputs = checked_inputs(body, self.limits.max_input_chars)
-        return await self._predict(program, inputs, "json")
+        return await self._while_wanted(
+            self._predict(program, inputs, "json"), receive, program.name, "json"
+        )
+
+    async def _while_wanted(
+        self, work: Coroutine[Any, Any, T], receive: Receive, name: str, endpoint: str
+    ) -> T:
+        """Run ``work`` in a task that is cancelled if the client leaves or shutdown ends it.
+
+        A plain route's handler goes on after its client disconnects (nothing
+        cancels it), holding a slot and paying for the LM; so the work runs in
+        its own task, raced against the client's ``http.disconnect``.
+        """
+        task = asyncio.ensure_future(work)
+        watcher = asyncio.ensure_future(_disconnected(receive))
+        self.working.add(task)
+        try:
+            await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.working.discard(task)
+            watcher.cancel()
+            if not task.done():  # the client left, or this handler itself was cancelled
+                await _stop(task)
+        if task.cancelled():
+            failure = SHUTTING_DOWN if self._grace_over.is_set() else CLIENT_GONE
+            self.metrics.requests.labels(name, endpoint, failure.code).inc()
+            raise RunFailed(failure)
+        return task.result()
 
     async def _predict(
         self, program: ServedProgram, inputs: dict[str, Any], endpoint: str
     ) -> dspy.Prediction:
         count = self.metrics.requests.labels
-        if refusal := self.gate():
+        caller = current_caller()
+        if refusal := self.admit(caller):
             count(program.name, endpoint, refusal.code).inc()
             raise RunFailed(refusal)
-        self.active += 1
         try:
             async with asyncio.timeout(self.limits.deadline):
                 with self._context(program):
@@ -138,15 +205,22 @@ class Runs:
             count(program.name, endpoint, failure.code).inc()
             raise RunFailed(failure) from exc
         finally:
-            self._release()
+            self._release(caller)
         count(program.name, endpoint, "ok").inc()
         self.metrics.record_usage(program.name, prediction)
         return prediction
 
     async def batch(
-        self, program: ServedProgram, bodies: Sequence[BaseModel], to_response: ToResponse
+        self,
+        program: ServedProgram,
+        bodies: Sequence[BaseModel],
+        to_response: ToResponse,
+        receive: Receive,
     ) -> list[BatchResult]:
-        """Run every input, ``batch_parallelism`` at a time; results in input order."""
+        """Run every input, ``batch_parallelism`` at a time; results in input order.
+
+        The whole batch stops when its client leaves (see :meth:`predict`).
+        """
         if len(bodies) > self.limits.batch_max_items:
             raise RequestValidationError(
                 [
@@ -174,18 +248,21 @@ class Runs:
                     return BatchResult(error=error)
                 return BatchResult(outputs=to_response(prediction).model_dump(mode="json"))
 
-        return list(await asyncio.gather(*(one(inputs) for inputs in checked)))
+        async def every() -> list[BatchResult]:
+            return list(await asyncio.gather(*(one(inputs) for inputs in checked)))
+
+        return await self._while_wanted(every(), receive, program.name, "batch")
 
     async def stream(
         self, program: ServedProgram, body: BaseModel, to_response: ToResponse
     ) -> Response:
         """Start a run; answer with its event stream, or an error if it fails at once."""
         inputs = checked_inputs(body, self.limits.max_input_chars)
-        if refusal := self.gate():
+        caller = current_caller()
+        if refusal := self.admit(caller):
             self.metrics.requests.labels(program.name, "stream", refusal.code).inc()
             return error_response(refusal)
-        self.active += 1
-        run = _Run(self, program.name)
+        run = _Run(self, program.name, caller)
         run.task = asyncio.create_task(self._run(program, inputs, to_response, run))
         try:
             # Hold the status line until the first event, so that an early failure
@@ -241,11 +318,16 @@ class Runs:
                                 queue.put_nowait(item)
                             except asyncio.QueueFull:
                                 clock.reschedule(deadline)  # a slow reader is not an idle program
-                                await queue.put(item)
+                                await _wait_for_reader(queue, item, limits.reader_timeout)
                             clock.reschedule(next_timeout())
             run.outcome = "ok"
             await queue.put(DoneEvent())
             await queue.put(_End())
+        except _ReaderBehind:
+            logger.warning("%s: the client stopped reading; run stopped", program.name)
+            run.outcome = SLOW_READER.code
+            run.lost = _End(SLOW_READER)  # the queue is full: the reader finds it after the rest
+            run.release()
         except TimeoutError:
             logger.warning("%s: run timed out", program.name)
             run.outcome = TIMED_OUT.code
@@ -269,31 +351,29 @@ class Runs:
                 else:
                     number += 1
                     yield _frame(item, number)
-                item = await self._next(run.queue)
+                item = await self._next(run)
             if item.failure is not None:
                 error = ErrorEvent(code=item.failure.code, message=item.failure.message)
                 yield _frame(error, number + 1)
         finally:
             await run.close()
 
-    async def _next(self, queue: asyncio.Queue[Event | _End]) -> Event | _End | bytes:
+    async def _next(self, run: "_Run") -> Event | _End | bytes:
         """The next queued item, a keep-alive after silence, or the end on shutdown."""
         if self._grace_over.is_set():
             return _End(SHUTTING_DOWN)
+        queue = run.queue
         try:
             return queue.get_nowait()
         except asyncio.QueueEmpty:
             pass
+        if run.lost is not None:
+            return run.lost
         try:
             async with asyncio.timeout(self.limits.keepalive):
                 return await queue.get()
         except TimeoutError:
             return KEEPALIVE_COMMENT
-
-    def _release(self) -> None:
-        self.active -= 1
-        if self.draining and self.active == 0:
-            self._drained.set()
 
     async def drain(self) -> None:
         """Refuse new runs; give open ones ``shutdown_grace`` seconds, then end them."""
@@ -305,6 +385,8 @@ class Runs:
                 await self._drained.wait()
                 return
         self._grace_over.set()
+        for task in list(self.working):  # JSON and batch requests answer 503 shutting_down
+            task.cancel()
         for run in list(self.open):  # wake readers waiting for their next event
             with contextlib.suppress(asyncio.QueueFull):
                 run.queue.put_nowait(_End(SHUTTING_DOWN))
@@ -334,9 +416,11 @@ class Runs:
 class _Run:
     """One streamed run: its task and queue, and the slot it holds until closed."""
 
-    def __init__(self, runs: Runs, name: str) -> None:
+    def __init__(self, runs: Runs, name: str, caller: str) -> None:
         self.runs = runs
         self.name = name
+        self.caller = caller
+        self.holding = True  # its slot, until released
         self.queue: asyncio.Queue[Event | _End] = asyncio.Queue(runs.limits.stream_buffer)
         self.task: asyncio.Task[None] | None = None
         self.closed = False
@@ -344,8 +428,15 @@ class _Run:
         self.first_token: float | None = None
         self.tokens = 0
         self.outcome = "disconnected"  # until the run says how it ended
+        self.lost: _End | None = None  # how the run ended, when its queue had no room to say
         runs.open.add(self)
         runs.metrics.active_streams.inc()
+
+    def release(self) -> None:
+        """Free the run's slot (when it ends, or its client falls behind); safe to call twice."""
+        if self.holding:
+            self.holding = False
+            self.runs._release(self.caller)
 
     async def close(self) -> None:
         """Stop the run (if it still runs) and free its slot; safe to call twice."""
@@ -353,7 +444,7 @@ class _Run:
             return
         self.closed = True
         self.runs.open.discard(self)
-        self.runs._release()
+        self.release()
         if self.task is not None:
             await _stop(self.task)
         metrics = self.runs.metrics
@@ -388,7 +479,26 @@ def _frame(event: Event | bytes, number: int) -> bytes:
     return format_sse_event(data_str=event.model_dump_json(), event=event.event, id=str(number))
 
 
-async def _stop(task: asyncio.Task[None]) -> None:
+class _ReaderBehind(Exception):
+    """The client stayed ``reader_timeout`` seconds behind by a full buffer."""
+
+
+async def _wait_for_reader(queue: asyncio.Queue[Any], item: Any, patience: float) -> None:
+    """Queue ``item`` once the reader makes room, or raise :class:`_ReaderBehind`."""
+    try:
+        async with asyncio.timeout(patience):
+            await queue.put(item)
+    except TimeoutError:
+        raise _ReaderBehind from None
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return when the client has disconnected (the body was read before)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _stop(task: asyncio.Task[Any]) -> None:
     """Cancel a run's task and wait for it to unwind."""
     if not task.done():
         task.cancel()

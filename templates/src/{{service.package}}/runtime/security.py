@@ -1,10 +1,13 @@
 """API keys: ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``, compared in constant time.
 
 A middleware rather than a route dependency, so that it guards every path the
-app serves (the OpenAPI page and unknown paths too), not only the routes.
+app serves (the OpenAPI page and unknown paths too), not only the routes. It
+also names the caller, for per-caller limits: the key it presented, or (with
+keys off) its address.
 """
 
 import hmac
+from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -12,6 +15,12 @@ from .errors import Failure
 from .http import error_response
 
 UNAUTHORIZED = Failure(401, "unauthorized", "A valid API key is required.")
+_caller: ContextVar[str] = ContextVar("caller", default="")
+
+
+def current_caller() -> str:
+    """Who sent the request being served: ``key-<n>`` (the n-th API key), or an address."""
+    return _caller.get()
 
 
 class ApiKeyMiddleware:
@@ -23,22 +32,32 @@ class ApiKeyMiddleware:
         self._open = frozenset(open_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self._keys or scope["path"] in self._open:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self._accepts(dict(scope["headers"])):
-            await self.app(scope, receive, send)
+        key = self._key_of(dict(scope["headers"])) if self._keys else None
+        if key is None and self._keys and scope["path"] not in self._open:
+            response = error_response(UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
+            await response(scope, receive, send)
             return
-        response = error_response(UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
-        await response(scope, receive, send)
+        client = scope.get("client")
+        token = _caller.set(
+            f"key-{key}" if key is not None else (client[0] if client else "unknown")
+        )
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _caller.reset(token)
 
-    def _accepts(self, headers: dict[bytes, bytes]) -> bool:
+    def _key_of(self, headers: dict[bytes, bytes]) -> int | None:
+        """The index of the key the request presents, or None."""
         given = headers.get(b"x-api-key", b"")
         authorization = headers.get(b"authorization", b"")
         if authorization[:7].lower() == b"bearer ":
             given = authorization[7:].strip()
         # Compare with every key, so the time taken says nothing about which matched.
-        matched = False
-        for key in self._keys:
-            matched |= hmac.compare_digest(given, key)
+        matched = None
+        for index, key in enumerate(self._keys):
+            if hmac.compare_digest(given, key):
+                matched = index
         return matched
