@@ -26,17 +26,24 @@ def current_caller() -> str:
 class ApiKeyMiddleware:
     """Answer 401 to a request without an accepted key, unless its path is open."""
 
-    def __init__(self, app: ASGIApp, keys: list[str], open_paths: list[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        keys: list[str],
+        open_paths: list[str],
+        open_prefixes: list[str] | None = None,
+    ) -> None:
         self.app = app
         self._keys = [key.encode() for key in keys if key]
         self._open = frozenset(open_paths)
+        self._open_prefixes = tuple(open_prefixes or ())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         key = self._key_of(dict(scope["headers"])) if self._keys else None
-        if key is None and self._keys and scope["path"] not in self._open:
+        if key is None and self._keys and not self._is_open(scope["path"]):
             response = error_response(UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
             await response(scope, receive, send)
             return
@@ -48,6 +55,9 @@ class ApiKeyMiddleware:
             await self.app(scope, receive, send)
         finally:
             _caller.reset(token)
+
+    def _is_open(self, path: str) -> bool:
+        return path in self._open or path.startswith(self._open_prefixes)
 
     def _key_of(self, headers: dict[bytes, bytes]) -> int | None:
         """The index of the key the request presents, or None."""
