@@ -226,27 +226,43 @@ def demo(
         "specs/research-agent.yaml"
     ),
     out_dir: Annotated[
-        Path, typer.Option("--out", "-o", help="Where to generate the project.", file_okay=False)
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Where to generate the project: a new or empty folder, or an earlier demo's.",
+            file_okay=False,
+        ),
     ] = Path("demo-service"),
-    port: Annotated[int, typer.Option(help="Port of the service.")] = 8000,
+    port: Annotated[int, typer.Option(help="Port of the service, on 127.0.0.1.")] = 8000,
     scenario: Annotated[
         str, typer.Option(help="Fake LM scenario; the default paces tokens like a real LM.")
     ] = "delay-40ms",
 ) -> None:
-    """Generate SPEC into --out (afresh) and serve it on the built-in fake LM; no key needed."""
-    import shutil
+    """Generate SPEC into --out and serve it on the built-in fake LM until stopped; no key needed.
 
-    from dspy_forge.demo import run_demo
+    --out is a new or empty folder, or one an earlier demo made and nothing else
+    touched, which is regenerated; any other folder is refused and left as it is.
+    The servers stop with the command, on Ctrl-C, SIGTERM or SIGHUP.
+    """
+    from dspy_forge import demo as demos
 
     loaded = _load(spec)
-    if out_dir.exists():
-        if not (out_dir / ".copier-answers.yml").is_file():
-            err.print(f"[bold red]error:[/] {out_dir} exists and is not a generated project")
-            raise typer.Exit(1)
-        shutil.rmtree(out_dir)
-    generate(loaded, out_dir)
-    out.print(f"[green]generated[/] {out_dir}")
-    run_demo(loaded.model, out_dir, port=port, scenario=scenario, console=out)
+    try:
+        with demos.stopping_on_signals():
+            replace = demos.check_folder(out_dir)  # refused before anything is written
+            with demos.listen(port) as listener:  # and the port is ours before either
+                demos.write_demo(loaded, out_dir, replace=replace)
+                out.print(f"[green]generated[/] {escape(str(out_dir))}", highlight=False)
+                code = demos.run_demo(
+                    loaded.model, out_dir, listener=listener, scenario=scenario, console=out
+                )
+    except demos.Stopped:
+        code = 0
+    except (demos.DemoError, RenderError, OSError) as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)
 
 
 def _version(value: bool) -> None:

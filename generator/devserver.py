@@ -2,17 +2,35 @@
 
 The project runs from its source folder (``PYTHONPATH=src``) with the current
 interpreter, exactly as ``uvicorn PACKAGE.main:app`` would after ``pip install -e``.
+
+Notes:
+1. A server that must answer on a given port gets its socket from this process
+   (:func:`listening_socket`, then ``sockets=`` of :func:`serving`), already
+   bound and listening: a port in use is an error here, before anything runs,
+   and whatever answers on the port afterwards is the server started, since
+   nothing else can bind it while the socket is open. ``python -m
+   dspy_forge.devserver --fd N APP`` serves an ASGI app on such a socket; it
+   goes through ``uvicorn.Server(...).run(sockets=...)``, because uvicorn's own
+   ``--fd`` takes the socket for a Unix one and then leaves Nagle's algorithm
+   on for every connection, which holds back the small writes of a stream.
+2. ``die_with_parent=True`` makes the kernel kill the child when this process
+   dies, however it dies, SIGKILL included (Linux: ``PR_SET_PDEATHSIG``). The
+   signal comes when the *thread* that started the child ends, so start such
+   children from the thread that lives as long as they should (the main one).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -33,6 +51,37 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def listening_socket(host: str, port: int, *, backlog: int = 4096) -> socket.socket:
+    """A socket bound to ``host:port`` and listening, to hand to a server (note 1).
+
+    Raises:
+        OSError: when the port is taken (``errno.EADDRINUSE``) or not allowed.
+    """
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if os.name == "posix":  # reuse a port in TIME_WAIT; never one that listens
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def socket_url(sock: socket.socket) -> str:
+    """``http://host:port`` of a listening socket."""
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def socket_command(target: str, fd: int, *extra: str) -> list[str]:
+    """The command line serving the ASGI app ``module:attribute`` on the inherited socket ``fd``."""
+    return [sys.executable, "-m", "dspy_forge.devserver", "--fd", str(fd), target, *extra]
 
 
 def fake_lm_env(api_base: str, own_lm_programs: Iterable[str] = ()) -> dict[str, str]:
@@ -114,37 +163,101 @@ def serving(
     env: Mapping[str, str],
     log: IO[bytes] | None = None,
     startup_timeout: float = 60.0,
+    health_path: str = "/healthz",
+    sockets: Sequence[socket.socket] = (),
+    die_with_parent: bool = False,
+    name: str = "the service",
 ) -> Iterator[RunningService]:
-    """Run ``command`` until ``url``/healthz answers, for the ``with`` block; then stop it.
+    """Run ``command`` until ``url`` + ``health_path`` answers, for the ``with`` block; then stop.
 
-    ``env`` is added to this process's environment.
+    ``env`` is added to this process's environment. ``sockets`` are handed to the
+    child, which serves on them, and closed here once it runs (note 1);
+    ``die_with_parent`` ties the child's life to this process's (note 2).
     """
+    fds = [sock.fileno() for sock in sockets]
     process = subprocess.Popen(
         command,
         cwd=cwd,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
         stdout=log,
         stderr=subprocess.STDOUT if log is not None else None,
+        pass_fds=fds,
+        preexec_fn=_death_signal() if die_with_parent else None,  # note 2
     )
     try:
-        _await_health(url, process, startup_timeout)
+        for sock in sockets:
+            sock.close()  # the child's now: the port is free again once the child ends
+        _await_health(url + health_path, process, startup_timeout, name)
         yield RunningService(url=url, process=process)
     finally:
+        stop(process)
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """Terminate ``process``, and kill it if it has not ended ``timeout`` seconds later."""
+    if process.poll() is None:
         process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
-def _await_health(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+def _await_health(
+    url: str, process: subprocess.Popen[bytes], timeout: float, name: str = "the service"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the service exited with {process.returncode} while starting")
+            raise RuntimeError(f"{name} exited with {process.returncode} while starting")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+            if httpx.get(url, timeout=2).status_code == 200 and process.poll() is None:
                 return
         time.sleep(0.1)
-    raise RuntimeError(f"the service did not answer at {url} within {timeout} s")
+    raise RuntimeError(f"{name} did not answer at {url} within {timeout} s")
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _death_signal() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has the kernel SIGKILL the child once this process dies (note 2).
+
+    None where the kernel cannot (not Linux). Everything it calls is looked up
+    here, before the fork, so that the child only makes two system calls.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+    getppid, exit_now, kill = os.getppid, os._exit, int(signal.SIGKILL)
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, kill, 0, 0, 0)
+        if getppid() != parent:  # the parent died before the signal was set
+            exit_now(1)
+
+    return preexec
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m dspy_forge.devserver --fd N APP``: serve APP on an inherited socket (note 1)."""
+    import uvicorn
+
+    parser = argparse.ArgumentParser(prog="python -m dspy_forge.devserver")
+    parser.add_argument("--fd", type=int, required=True, help="a listening socket's descriptor")
+    parser.add_argument("--log-level", default="info")
+    parser.add_argument("target", help="the ASGI app, module:attribute")
+    args = parser.parse_args(argv)
+    sock = socket.socket(fileno=args.fd)
+    config = uvicorn.Config(args.target, access_log=False, log_level=args.log_level)
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

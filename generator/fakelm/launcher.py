@@ -1,7 +1,9 @@
 """Run the fake LM under uvicorn: the ``python -m dspy_forge.fakelm`` command and ``serve()``.
 
 Loopback by default: the fake LM is a test and demo double, not something to expose. The server
-binds its socket before uvicorn starts so that port 0 works and the printed URL is the real one.
+binds its socket before uvicorn starts so that port 0 works and the printed URL is the real one;
+``--fd`` serves on a listening socket inherited from the parent instead (``dspy-forge demo``
+binds it, so that it knows the URL and owns the port before the server starts).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def serve(
     scenario: str | None = None,
     *,
     log_level: str = "warning",
+    fd: int | None = None,
 ) -> None:
     """Serve the fake LM until interrupted; prints one ready line with the DSPy ``api_base``.
 
@@ -37,24 +40,31 @@ def serve(
         port: TCP port; 0 picks a free one (the ready line tells which).
         scenario: Default scenario for the plain ``/v1`` path, e.g. ``delay-30ms``.
         log_level: uvicorn log level.
+        fd: A listening socket to serve on, inherited from the parent; ``host`` and
+            ``port`` are then not used, and no ready line is printed.
 
     Raises:
         ScenarioError: when ``scenario`` is not valid.
     """
     app = create_app(scenario)
-    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(4096)
+    if fd is not None:
+        sock = socket.socket(fileno=fd)
+        host = sock.getsockname()[0]
+    else:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(4096)
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
     api_base = f"http://{shown_host}:{bound_port}/v1"
-    print(
-        f"{READY_PREFIX} {api_base} (scenario: {scenario or 'default'}; "
-        f"dspy.LM('openai/fake-model', api_base='{api_base}', api_key='fake'))",
-        flush=True,
-    )
+    if fd is None:  # with fd, the parent bound the socket and knows the URL already
+        print(
+            f"{READY_PREFIX} {api_base} (scenario: {scenario or 'default'}; "
+            f"dspy.LM('openai/fake-model', api_base='{api_base}', api_key='fake'))",
+            flush=True,
+        )
     config = uvicorn.Config(
         app,
         log_level=log_level,
@@ -89,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level", default="warning", help="uvicorn log level (default: warning)"
     )
+    parser.add_argument(
+        "--fd",
+        type=int,
+        default=None,
+        help="serve on this inherited, listening socket instead of binding --host and --port",
+    )
     return parser
 
 
@@ -101,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:
-        serve(args.host, args.port, args.scenario, log_level=args.log_level)
+        serve(args.host, args.port, args.scenario, log_level=args.log_level, fd=args.fd)
     except OSError as error:
         print(f"error: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 1
