@@ -557,22 +557,23 @@ class _Builder:
         path: KeyPath,
         signature: SignatureModel,
     ) -> str | bool:
+        from dspy_forge.state import state_file
+
         if raw.state is None:
             return ""
-        source = Path(raw.state)
-        if self.base_dir is not None and not source.is_absolute():
-            source = self.base_dir / source
-        if not source.is_file():
-            self.error((*path, "state"), f"no such file: {source}")
+        found = state_file(raw.state, self.base_dir)  # only files in the spec's folder
+        if isinstance(found, str):
+            self.error((*path, "state"), found)
             return False
+        source, shown = found
         inputs = tuple(f.name for f in signature.inputs)
         outputs = tuple(f.name for f in signature.outputs)
-        problem = state_problem(source, raw.module, inputs, outputs)
+        problem = state_problem(source, raw.module, inputs, outputs, shown=shown)
         if problem is not None:
             self.error((*path, "state"), problem)
             return False
         target = f"state/{name}.json"
-        states.append((str(source.resolve()), target))
+        states.append((str(source), target))
         return target
 
 

@@ -4,6 +4,11 @@ A generated service loads ``program.save()`` JSON at start-up with
 ``module.load(path)``. DSPy pairs saved fields with the signature's by position
 and silently ignores a count mismatch, and it fails only at start-up on a file
 of another shape; so the spec is refused here, with what the file holds.
+
+The file is copied into the generated project, so it must be in the spec's folder
+or below it: a path that is absolute, or leads out through ``..`` or a symlink, is
+refused before anything outside is opened, with one message whether or not such
+a file exists, so that a spec cannot be used to probe or copy files elsewhere.
 """
 
 from __future__ import annotations
@@ -29,14 +34,59 @@ def predictor_fields(
     }
 
 
-def state_problem(
-    path: Path, module: str, inputs: tuple[str, ...], outputs: tuple[str, ...]
-) -> str | None:
-    """What is wrong with the state file at ``path`` for this program, or None."""
+ABSOLUTE = (
+    "an absolute path; name a saved state relative to the spec, as a file in the spec's "
+    "folder or below it"
+)
+OUTSIDE = (
+    "the path leads outside the spec's folder (through '..' or a symlink); a saved state "
+    "must be a file in that folder or below it"
+)
+
+
+def state_file(text: str, base_dir: Path | None) -> tuple[Path, Path] | str:
+    """The file a program's ``state`` names (resolved, and as shown), or why it is refused.
+
+    Relative to ``base_dir``, the spec's folder (the working directory when None).
+    Nothing outside the folder is opened or tested: every such path gets the same
+    message, whether it exists or not.
+    """
+    written = Path(text)
+    if written.is_absolute():
+        return ABSOLUTE
+    shown = written if base_dir is None else base_dir / written
     try:
-        if path.stat().st_size > MAX_STATE_BYTES:
+        folder = (base_dir or Path.cwd()).resolve()
+        source = (folder / written).resolve()  # follows every symlink on the way
+    except (OSError, RuntimeError):  # a symlink loop: treated as leading anywhere
+        return OUTSIDE
+    if not source.is_relative_to(folder):
+        return OUTSIDE
+    if not source.is_file():
+        return f"no such file: {shown}"
+    return source, shown
+
+
+def state_problem(
+    path: Path,
+    module: str,
+    inputs: tuple[str, ...],
+    outputs: tuple[str, ...],
+    *,
+    shown: Path | None = None,
+) -> str | None:
+    """What is wrong with the state file at ``path`` for this program, or None.
+
+    ``path`` is a file that :func:`state_file` accepted; messages name it as ``shown``.
+    """
+    read = path
+    path = shown or path
+    try:
+        if read.stat().st_size > MAX_STATE_BYTES:
             return f"{path} is larger than {MAX_STATE_BYTES} bytes"
-        data = json.loads(path.read_bytes())
+        data = json.loads(read.read_bytes())
+    except RecursionError:  # json decodes nested arrays and objects recursively
+        return f"{path} is nested too deeply to be JSON saved by program.save()"
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         return f"{path} is not JSON saved by program.save() ({exc})"
     if not isinstance(data, dict):
