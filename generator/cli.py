@@ -25,6 +25,7 @@ from dspy_forge.render import RenderError, generate
 from dspy_forge.schema import spec_json_schema
 from dspy_forge.starter import STARTER_SPEC
 from dspy_forge.update import Plan, find_project, preview, update_project
+from dspy_forge.yamldoc import escaped
 
 app = typer.Typer(
     name="dspy-forge",
@@ -49,18 +50,21 @@ def _load(path: Path) -> LoadedSpec:
         raise typer.Exit(1) from None
 
 
+def shown(text: str) -> str:
+    """Text for the terminal: never read as markup, no control, bidi or break characters raw."""
+    return escape(escaped(text))
+
+
 def _report(exc: SpecInvalid) -> None:
     """One screen of located errors, one a line; spec text is escaped, never read as markup."""
     count = len(exc.errors)
     err.print(f"[bold red]{count} problem{'s' if count > 1 else ''} in the spec[/]")
     for error in exc.errors[:30]:
-        where = error.file or "<spec>"
-        if error.location is not None:
-            where += f":{error.location.line}:{error.location.column}"
+        where, dotted, message = (
+            shown(text) for text in (error.where, error.dotted, error.message)
+        )
         err.print(
-            f"  [cyan]{escape(where)}[/] [bold]{escape(error.dotted)}[/]: {escape(error.message)}",
-            highlight=False,
-            soft_wrap=True,
+            f"  [cyan]{where}[/] [bold]{dotted}[/]: {message}", highlight=False, soft_wrap=True
         )
     if count > 30:
         err.print(f"  ... and {count - 30} more")
@@ -135,7 +139,8 @@ def generate_command(
         with removed_on_failure(out_dir):
             generate(loaded, out_dir)
     except (RenderError, OSError) as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        lines = "\n".join(shown(line) for line in str(exc).split("\n"))  # ruff's, line by line
+        err.print(f"[bold red]error:[/] {lines}", highlight=False)
         raise typer.Exit(1) from None
     package = loaded.model.package
     out.print(f"[green]generated[/] {escape(str(out_dir))}")
@@ -183,7 +188,9 @@ def init(
 ) -> None:
     """Write a commented starter spec to edit."""
     if path.exists():
-        err.print(f"[bold red]error:[/] {path} exists; choose another path", highlight=False)
+        err.print(
+            f"[bold red]error:[/] {shown(str(path))} exists; choose another path", highlight=False
+        )
         raise typer.Exit(1)
     path.write_text(STARTER_SPEC, encoding="utf-8")
     out.print(f"[green]wrote[/] {path}; next: dspy-forge validate {path}")
@@ -260,7 +267,8 @@ def demo(
     except demos.Stopped:
         code = 0
     except (demos.DemoError, RenderError, OSError) as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        lines = "\n".join(shown(line) for line in str(exc).split("\n"))
+        err.print(f"[bold red]error:[/] {lines}", highlight=False)
         raise typer.Exit(1) from None
     raise typer.Exit(code)
 

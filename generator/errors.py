@@ -32,12 +32,19 @@ class SpecError:
             text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
         return text or "(document)"
 
-    def render(self) -> str:
-        """A one-line form for logs and plain output."""
+    @property
+    def where(self) -> str:
+        """file:line:column, or as much of it as is known."""
         where = self.file or "<spec>"
         if self.location is not None:
             where += f":{self.location.line}:{self.location.column}"
-        return f"{where}: {self.dotted}: {self.message}"
+        return where
+
+    def render(self) -> str:
+        """A one-line form for logs and plain output; unsafe characters are escaped."""
+        from dspy_forge.yamldoc import escaped  # yamldoc defines what text may not hold
+
+        return escaped(f"{self.where}: {self.dotted}: {self.message}")
 
 
 class SpecInvalid(Exception):

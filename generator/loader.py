@@ -134,6 +134,9 @@ def _shape_error(item: Any, data: Any) -> tuple[SpecError, _Broken]:
         pattern = item["ctx"]["pattern"]
         expected = PATTERNS.get(pattern, f"text matching {pattern}")
         message = f"expected {expected}, found {shown(found)}"
+    elif kind == "string_too_long":
+        length = f"{len(found):,} characters" if isinstance(found, str) else "text too long"
+        message = f"at most {item['ctx']['max_length']:,} characters here, found {length}"
     elif kind == "literal_error":
         choices = re.findall(r"'((?:[^'\\]|\\.)*)'", item["ctx"]["expected"])
         message = f"expected one of {item['ctx']['expected']}, found {shown(found)}"
@@ -145,12 +148,21 @@ def _shape_error(item: Any, data: Any) -> tuple[SpecError, _Broken]:
     return SpecError(path, message), _Broken(path)
 
 
-def _check_shape(data: dict[str, Any]) -> tuple[Spec | None, list[SpecError], list[_Broken]]:
+def _check_shape(
+    data: dict[str, Any], notes: dict[KeyPath, str]
+) -> tuple[Spec | None, list[SpecError], list[_Broken]]:
+    """Pydantic's errors as spec errors; an unknown key gets the reader's note, if any."""
     try:
         return Spec.model_validate(data), [], []
     except ValidationError as exc:
         pairs = [_shape_error(item, data) for item in exc.errors(include_url=False)]
-        return None, [error for error, _ in pairs], [broken for _, broken in pairs]
+        errors = [
+            replace(error, message=error.message + notes[error.path])
+            if broken.unknown_key and error.path in notes
+            else error
+            for error, broken in pairs
+        ]
+        return None, errors, [broken for _, broken in pairs]
 
 
 def _salvage(
@@ -241,6 +253,153 @@ def _locate(
     return list(located.values())
 
 
+def _check(
+    data: dict[str, Any], broken: list[KeyPath], notes: dict[KeyPath, str], base_dir: Path | None
+) -> tuple[list[SpecError], Spec | None, ServiceModel | None]:
+    """Shape and cross-reference errors of parsed data; the spec and model when valid.
+
+    ``broken`` lists the values the YAML reader refused (their errors are its own).
+    """
+    spec, shape_errors, shape_broken = _check_shape(data, notes)
+    errors = [error for error in shape_errors if not _under(error.path, broken)]
+    model = None
+    if spec is not None and not broken:
+        model, cross_errors = build_model(spec, base_dir)
+        errors += cross_errors
+    elif (salvaged := _salvage(data, [*map(_Broken, broken), *shape_broken])) is not None:
+        partial, unchecked, replaced = salvaged
+        _, cross_errors = build_model(partial, base_dir, unchecked=unchecked)
+        errors += [e for e in cross_errors if not (e.path and e.path[0] in replaced)]
+    return errors, spec, model
+
+
+# Named sections whose entries can be checked under a stand-in name when theirs is refused.
+NAMED_SECTIONS = ("signatures", "tools", "programs")
+STAND_IN = "forge_stand_in_"
+
+
+def _behind_refused_names(
+    data: dict[str, Any],
+    errors: list[SpecError],
+    broken: list[KeyPath],
+    notes: dict[KeyPath, str],
+    base_dir: Path | None,
+) -> list[SpecError]:
+    """Errors that refused names hide, found by checking again under stand-in names.
+
+    A signature, tool or program whose name is refused (by its shape, as a keyword
+    or private name, or as a clash) is left out of the checks of what it holds and
+    of what refers to it. So such entries are renamed to valid stand-ins, with the
+    references to them, and checked once more (a few times, if that finds more
+    refused names); the errors found inside them and inside the programs that
+    refer to them are returned under their own names.
+    """
+    taken = {
+        str(name)
+        for section in NAMED_SECTIONS
+        if isinstance(data.get(section), dict)
+        for name in data[section]
+    }
+    stand_ins: dict[tuple[str, str], str] = {}
+    result: list[SpecError] = []
+    for _ in range(3):
+        refused = _refused_entries(data, [*errors, *result]) - set(stand_ins)
+        if not refused:
+            break
+        for entry in sorted(refused):
+            stand_in = next(
+                f"{STAND_IN}{n}" for n in range(1, len(taken) + 2) if f"{STAND_IN}{n}" not in taken
+            )
+            taken.add(stand_in)
+            stand_ins[entry] = stand_in
+        result += _checked_under_stand_ins(data, stand_ins, broken, notes, base_dir)
+    return result
+
+
+def _refused_entries(data: dict[str, Any], errors: list[SpecError]) -> set[tuple[str, str]]:
+    """The entries of named sections that have an error about themselves, their names."""
+    found = set()
+    for error in errors:
+        if len(error.path) == 2 and error.path[0] in NAMED_SECTIONS:
+            section, name = str(error.path[0]), str(error.path[1])
+            entries = data.get(section)
+            if isinstance(entries, dict) and name in entries:
+                found.add((section, name))
+    return found
+
+
+def _checked_under_stand_ins(
+    data: dict[str, Any],
+    stand_ins: dict[tuple[str, str], str],
+    broken: list[KeyPath],
+    notes: dict[KeyPath, str],
+    base_dir: Path | None,
+) -> list[SpecError]:
+    """The errors of ``data`` with entries renamed, inside what the renaming lets be checked."""
+    renamed = dict(data)
+    for section in NAMED_SECTIONS:
+        if isinstance(data.get(section), dict):
+            renamed[section] = {
+                stand_ins.get((section, str(name)), name): value
+                for name, value in data[section].items()
+            }
+    referring: set[str] = set()
+    programs = renamed.get("programs")
+    if isinstance(programs, dict):
+        renamed["programs"] = {
+            name: _with_references(name, program, stand_ins, referring)
+            for name, program in programs.items()
+        }
+    back = {stand_in: name for (_, name), stand_in in stand_ins.items()}
+
+    def forth(path: KeyPath) -> KeyPath:
+        if len(path) >= 2 and (str(path[0]), str(path[1])) in stand_ins:
+            return (path[0], stand_ins[(str(path[0]), str(path[1]))], *path[2:])
+        return path
+
+    found, _, _ = _check(
+        renamed, [forth(path) for path in broken], {forth(k): v for k, v in notes.items()}, base_dir
+    )
+    result = []
+    for error in found:
+        path = error.path
+        if len(path) < 2:
+            continue
+        entry = str(path[1])
+        if entry in back:
+            if len(path) == 2:
+                continue  # about the stand-in's name
+        elif not (path[0] == "programs" and entry in referring):
+            continue  # outside what the renaming lets be checked: reported already
+        message = error.message
+        for stand_in, name in back.items():
+            message = message.replace(stand_in, name)
+        original = (path[0], back.get(entry, path[1]), *path[2:])
+        result.append(replace(error, path=original, message=message))
+    return result
+
+
+def _with_references(
+    name: str, program: Any, stand_ins: dict[tuple[str, str], str], referring: set[str]
+) -> Any:
+    """A program referring to stand-ins instead of the refused names they replace."""
+    if not isinstance(program, dict):
+        return program
+    changed = dict(program)
+    signature = program.get("signature")
+    if isinstance(signature, str) and ("signatures", signature) in stand_ins:
+        changed["signature"] = stand_ins[("signatures", signature)]
+    tools = program.get("tools")
+    if isinstance(tools, list):
+        changed["tools"] = [
+            stand_ins.get(("tools", tool), tool) if isinstance(tool, str) else tool
+            for tool in tools
+        ]
+    if changed != program:
+        referring.add(name)
+    return changed
+
+
 def load_spec_text(
     text: str, *, file: str | None = None, base_dir: Path | None = None
 ) -> LoadedSpec:
@@ -250,19 +409,9 @@ def load_spec_text(
     if data is None:
         raise SpecInvalid(_locate(parsed.errors, parsed.locations, file))
     data = migrate_spec_data(data, file=file)  # an older format, read as the current one
-    spec, shape_errors, shape_broken = _check_shape(data)
-    errors = [
-        *parsed.errors,
-        *(error for error in shape_errors if not _under(error.path, parsed.broken)),
-    ]
-    model = None
-    if spec is not None and not parsed.broken:
-        model, cross_errors = build_model(spec, base_dir)
-        errors += cross_errors
-    elif (salvaged := _salvage(data, [*map(_Broken, parsed.broken), *shape_broken])) is not None:
-        partial, unchecked, replaced = salvaged
-        _, cross_errors = build_model(partial, base_dir, unchecked=unchecked)
-        errors += [e for e in cross_errors if not (e.path and e.path[0] in replaced)]
+    found, spec, model = _check(data, parsed.broken, parsed.notes, base_dir)
+    errors = [*parsed.errors, *found]
+    errors += _behind_refused_names(data, errors, parsed.broken, parsed.notes, base_dir)
     if errors or spec is None or model is None:
         raise SpecInvalid(_locate(errors, parsed.locations, file))
     return LoadedSpec(spec=spec, model=model, path=None)

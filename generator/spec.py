@@ -30,6 +30,24 @@ ServiceName = Annotated[
 OneLine = Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\n\r\x85\u2028\u2029<>]*$")]
 LongText = Annotated[str, StringConstraints(max_length=20_000)]
 StatusTemplate = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+# Every string slot has a length bound, short for names and references, long for prose
+# (tests/test_spec_strings.py walks the model to hold every new slot to it).
+Version = Annotated[
+    str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+){0,2}([ab]|rc)?[0-9]*$", max_length=64)
+]
+ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$", max_length=128)]
+BaseUrl = Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2_000)]
+TypeText = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+ImplRef = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$", max_length=200
+    ),
+]
+PredictorName = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$", max_length=200)
+]
 
 
 class SpecModel(BaseModel):
@@ -47,23 +65,17 @@ class ServiceSpec(SpecModel):
     )
     title: OneLine | None = Field(None, description="Human title; defaults to the name.")
     description: LongText = Field("", description="What the service does (README, OpenAPI).")
-    version: Annotated[
-        str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+){0,2}([ab]|rc)?[0-9]*$")
-    ] = Field("0.1.0", description="Version of the generated project (PEP 440).")
+    version: Version = Field("0.1.0", description="Version of the generated project (PEP 440).")
 
 
 class LMSpec(SpecModel):
     """A language model as LiteLLM names it, and how to call it."""
 
-    model: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
-        description="LiteLLM model string, e.g. 'openai/gpt-4o-mini'."
-    )
-    api_key_env: Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$")] | None = Field(
+    model: ModelName = Field(description="LiteLLM model string, e.g. 'openai/gpt-4o-mini'.")
+    api_key_env: EnvName | None = Field(
         None, description="Environment variable that holds the API key, e.g. OPENAI_API_KEY."
     )
-    api_base: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = Field(
-        None, description="Base URL of an OpenAI-compatible endpoint."
-    )
+    api_base: BaseUrl | None = Field(None, description="Base URL of an OpenAI-compatible endpoint.")
     temperature: Annotated[float, Field(ge=0, le=2)] | None = Field(None, description="Sampling.")
     max_tokens: Annotated[int, Field(gt=0, le=1_000_000)] | None = Field(
         None, description="Most tokens per completion."
@@ -76,15 +88,9 @@ class LMSpec(SpecModel):
 class LMOverride(SpecModel):
     """Per-program changes to the service's LM; unset keys keep the service's value."""
 
-    model: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
-        None, description="Replaces lm.model."
-    )
-    api_key_env: Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$")] | None = Field(
-        None, description="Replaces lm.api_key_env."
-    )
-    api_base: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = Field(
-        None, description="Replaces lm.api_base."
-    )
+    model: ModelName | None = Field(None, description="Replaces lm.model.")
+    api_key_env: EnvName | None = Field(None, description="Replaces lm.api_key_env.")
+    api_base: BaseUrl | None = Field(None, description="Replaces lm.api_base.")
     temperature: Annotated[float, Field(ge=0, le=2)] | None = Field(
         None, description="Replaces lm.temperature."
     )
@@ -97,7 +103,7 @@ class LMOverride(SpecModel):
 class FieldSpec(SpecModel):
     """One input or output field of a signature."""
 
-    type: Annotated[str, StringConstraints(min_length=1, max_length=500)] = Field(
+    type: TypeText = Field(
         "str",
         description="str, int, float, bool, list[T], dict[str, T], Literal[...], T | None, "
         "Image or History.",
@@ -114,9 +120,7 @@ def _field_map(value: object) -> object:
 
 FieldMap = dict[Identifier, FieldSpec]
 # What a field map accepts, for the JSON Schema: the long form or the ``name: type`` shorthand.
-FieldMapInput = dict[
-    Identifier, FieldSpec | Annotated[str, StringConstraints(min_length=1, max_length=500)]
-]
+FieldMapInput = dict[Identifier, FieldSpec | TypeText]
 
 
 class SignatureSpec(SpecModel):
@@ -138,18 +142,8 @@ class ToolSpec(SpecModel):
 
     description: LongText = Field(description="What the tool does; the LM reads it.")
     args: FieldMap = Field(default_factory=dict, description="Typed arguments, in order.")
-    returns: Annotated[str, StringConstraints(min_length=1, max_length=500)] = Field(
-        "str", description="Return type."
-    )
-    impl: (
-        Annotated[
-            str,
-            StringConstraints(
-                pattern=r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
-            ),
-        ]
-        | None
-    ) = Field(
+    returns: TypeText = Field("str", description="Return type.")
+    impl: ImplRef | None = Field(
         None,
         description="Where the implementation lives in the generated package, as "
         "'module:function' (e.g. 'tools.search:search'); defaults to 'tools.<name>:<name>'.",
@@ -164,8 +158,8 @@ class ListenerSpec(SpecModel):
     """An output field streamed token by token."""
 
     field: Identifier = Field(description="Output field to stream (a str field).")
-    predictor: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")] | None = (
-        Field(None, description="Predictor that produces the field, when several do.")
+    predictor: PredictorName | None = Field(
+        None, description="Predictor that produces the field, when several do."
     )
     allow_reuse: bool = Field(
         False, description="Stream the field every time the predictor runs (e.g. in a loop)."
@@ -223,15 +217,18 @@ class ProgramSpec(SpecModel):
     status: StatusSpec = Field(default_factory=StatusSpec, description="Status messages.")
     state: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = Field(
         None,
-        description="JSON file saved by program.save(), relative to the spec; copied into "
-        "the project and loaded at start-up.",
+        description="JSON file saved by program.save(), as a relative path to a file in the "
+        "spec's folder or below it (not through a symlink out of it); copied into the project "
+        "and loaded at start-up.",
     )
 
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "*"]
-Origin = Annotated[str, StringConstraints(pattern=r"^(\*|https?://[A-Za-z0-9.\-\[\]:]+)$")]
-HeaderName = Annotated[str, StringConstraints(pattern=r"^(\*|[A-Za-z0-9-]{1,64})$")]
-UrlPath = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9_./-]{0,200}$")]
+Origin = Annotated[
+    str, StringConstraints(pattern=r"^(\*|https?://[A-Za-z0-9.\-\[\]:]+)$", max_length=300)
+]
+HeaderName = Annotated[str, StringConstraints(pattern=r"^(\*|[A-Za-z0-9-]{1,64})$", max_length=64)]
+UrlPath = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9_./-]{0,200}$", max_length=201)]
 
 
 class AuthSpec(SpecModel):

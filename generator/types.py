@@ -8,6 +8,7 @@ so a type can name nothing but what the generated code is meant to import.
 from __future__ import annotations
 
 import ast
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -140,7 +141,9 @@ def _literal(args: list[ast.expr]) -> FieldType:
     for node in args:
         arg = _negated(node)
         if not isinstance(arg, ast.Constant) or not isinstance(arg.value, str | int | float | bool):
-            raise TypeSyntaxError("Literal[...] takes only string, number or boolean constants")
+            raise TypeSyntaxError(
+                "Literal[...] takes only string, number or boolean constants" + _quoted(args)
+            )
         if isinstance(arg.value, float) and not math.isfinite(arg.value):
             raise TypeSyntaxError(f"Literal[...] takes only finite numbers, not {arg.value!r}")
         if arg.value in values:
@@ -156,6 +159,22 @@ def _literal(args: list[ast.expr]) -> FieldType:
         uses_literal=True,
         sample=values[0],
     )
+
+
+def _quoted(args: list[ast.expr]) -> str:
+    """``Literal[billing, bug]`` names no constants: the form with its bare words quoted."""
+    if not any(isinstance(arg, ast.Name) for arg in args):
+        return ""
+    parts = []
+    for arg in args:
+        if isinstance(arg, ast.Name) or (
+            isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+        ):
+            word = arg.id if isinstance(arg, ast.Name) else arg.value
+            parts.append(json.dumps(word, ensure_ascii=False))
+        else:
+            parts.append(ast.unparse(arg))
+    return f"; to list words, quote them: Literal[{', '.join(parts)}]"
 
 
 def _negated(node: ast.expr) -> ast.expr:

@@ -207,6 +207,11 @@ def render_data(model: ServiceModel) -> dict[str, Any]:
         "uses_literal": any(t.uses_literal for t in annotations),
         "uses_dspy_types": any(t.uses_dspy_type for t in annotations),
         "uses_tools": bool(model.tools),
+        # programs.py builds the tools of its programs with their spec's argument types.
+        "programs_use_tools": any(p.tools for p in model.programs),
+        "programs_use_literal": any(
+            arg.type.uses_literal for p in model.programs for t in p.tools for arg in t.args
+        ),
         "uses_state": any(p.state_file for p in model.programs),
         "server": _server(model.server),
     }

@@ -4,8 +4,12 @@ Nodes are composed with PyYAML's safe loader and turned into data here rather
 than by its constructor, so that every value keeps the line and column it came
 from, and YAML's hazards are refused where they occur: duplicate and non-string
 keys, aliases that expand without bound, nesting too deep, tabs, tags other than
-text, numbers, booleans, null, mappings and lists, and text holding control
-characters or lone surrogates.
+text, numbers, booleans, null, mappings and lists, keys too long to show, and text
+holding control characters, bidirectional controls or lone surrogates.
+
+Merge keys (``<<``) are resolved here too, without changing the nodes merged (one
+anchor may be merged in many places): a mapping's own keys win over merged ones,
+and in ``<<: [*a, *b]`` an earlier mapping wins over a later one.
 """
 
 from __future__ import annotations
@@ -22,15 +26,26 @@ from dspy_forge.errors import Path as KeyPath
 MAX_BYTES = 1_000_000
 MAX_NODES = 100_000  # nodes visited, aliases counted each time they are expanded
 MAX_DEPTH = 50
-# Characters refused in any text: C0/C1 controls other than tab and newline, and lone
-# surrogates (which cannot be written to a file as UTF-8).
-BAD_CHARACTER = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+MAX_KEY_CHARS = 200  # longer than any key a spec knows; a longer one could not be shown
+# Bidirectional controls: text holding one displays in another order than it is read
+# ("Trojan Source"), in an editor, a terminal or a generated file.
+BIDI_CONTROLS = "".join(
+    chr(code) for code in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+)
+# Characters refused in any text: C0/C1 controls other than tab and newline, bidi
+# controls, and lone surrogates (which cannot be written to a file as UTF-8).
+BAD_CHARACTER = re.compile(rf"[\x00-\x08\x0b-\x1f\x7f-\x9f{BIDI_CONTROLS}\ud800-\udfff]")
+# What a message never shows raw: those, and every line break (one error is one line).
+UNSHOWN_CHARACTER = re.compile(rf"[\x00-\x1f\x7f-\x9f{BIDI_CONTROLS}\u2028\u2029\ud800-\udfff]")
 MERGE_TAG = "tag:yaml.org,2002:merge"
+MAP_TAG = "tag:yaml.org,2002:map"
+VALUE_TAG = "tag:yaml.org,2002:value"  # the key '=', which PyYAML reads as text
 # The only YAML types a spec holds; any other tag (!!python/..., !!binary, a date) is refused.
 ALLOWED_TAGS = frozenset(
     f"tag:yaml.org,2002:{kind}" for kind in ("map", "seq", "str", "int", "float", "bool", "null")
 )
 _INVALID = object()  # stands for a refused value; never reaches validation
+_Entries = list[tuple[str, yaml.Node, yaml.Node]]  # key, key node, value node
 
 
 @dataclass
@@ -41,6 +56,9 @@ class Parsed:
     locations: dict[KeyPath, Location] = field(default_factory=dict)
     errors: list[SpecError] = field(default_factory=list)
     broken: list[KeyPath] = field(default_factory=list)  # values left out of ``data``
+    # What to add to an "unknown key" error at a path: a key that is likely the end of
+    # the value before it, cut off by a comma in a {...} mapping.
+    notes: dict[KeyPath, str] = field(default_factory=dict)
 
 
 class _Refused(Exception):
@@ -78,6 +96,7 @@ class _Reader:
         self.loader = loader
         self.parsed = Parsed(data=None)
         self.visited = 0
+        self.resolved: dict[int, _Entries] = {}  # by id(): nodes live as long as the reader
 
     def refuse(self, path: KeyPath, message: str, node: yaml.Node, *, broken: bool = True) -> None:
         """Record an error; ``broken`` when the value at ``path`` is left out of the data."""
@@ -115,27 +134,105 @@ class _Reader:
         return self.scalar(node, path)
 
     def mapping(self, node: yaml.MappingNode, path: KeyPath, depth: int) -> dict[str, Any]:
-        """Keys and values; a key merged in with ``<<`` may be overridden, no other repeated."""
-        own_count = sum(1 for key_node, _ in node.value if key_node.tag != MERGE_TAG)
-        self.loader.flatten_mapping(node)  # merged pairs first, then the mapping's own
-        first_own = len(node.value) - own_count
+        """Keys and values, merged ones included; a key of the mapping's own wins."""
         result: dict[str, Any] = {}
-        own: set[str] = set()
-        for index, (key_node, value_node) in enumerate(node.value):
+        for key, key_node, value_node in self.entries(node, path, ()):
+            self.parsed.locations[(*path, key)] = _location(key_node)
+            result[key] = self.read(value_node, (*path, key), depth + 1)
+        return result
+
+    def entries(self, node: yaml.MappingNode, path: KeyPath, merging: tuple[int, ...]) -> _Entries:
+        """The entries of a mapping as YAML reads them, merges resolved; once per node.
+
+        Merged keys come first, in the order of the merged mappings, then the
+        mapping's own new keys; a key's value is its own, else the first merged
+        mapping's that has it. The nodes are never changed: an anchor may be merged
+        in several places, and read on its own too.
+        """
+        done = self.resolved.get(id(node))
+        if done is not None:
+            return done
+        if len(merging) > MAX_DEPTH:
+            message = f"merges are nested more than {MAX_DEPTH} levels deep; refusing it"
+            raise _Refused(SpecError(path, message, _location(node)))
+        own, merges = self.own_entries(node, path)
+        merged: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for source in merges:
+            for mapping in self.merge_sources(source, path):
+                if id(mapping) == id(node) or id(mapping) in merging:
+                    message = "this mapping merges itself (through an alias)"
+                    self.parsed.errors.append(SpecError((*path, "<<"), message, _location(source)))
+                    self.parsed.broken.append(path)
+                    continue
+                for key, key_node, value_node in self.entries(mapping, path, (*merging, id(node))):
+                    merged.setdefault(key, (key_node, value_node))
+        mine = {key: (key_node, value_node) for key, key_node, value_node in own}
+        result = [(key, *mine.pop(key, pair)) for key, pair in merged.items()]
+        result += [(key, *pair) for key, pair in mine.items()]
+        self.resolved[id(node)] = result
+        return result
+
+    def own_entries(
+        self, node: yaml.MappingNode, path: KeyPath
+    ) -> tuple[_Entries, list[yaml.Node]]:
+        """A mapping's own keys (each once) and the values of its ``<<`` key."""
+        entries: _Entries = []
+        merges: list[yaml.Node] = []
+        seen: set[str] = set()
+        run: tuple[str, yaml.Node] | None = None  # the last key with a plain value, for hints
+        for key_node, value_node in node.value:
+            if key_node.tag == MERGE_TAG:
+                if merges:
+                    message = (
+                        "duplicate key '<<'; merge several mappings with one list: <<: [*a, *b]"
+                    )
+                    self.refuse((*path, "<<"), message, key_node, broken=False)
+                else:
+                    merges.append(value_node)
+                continue
+            if key_node.tag == VALUE_TAG:  # '=' is a key like any other here
+                key_node = yaml.ScalarNode(
+                    "tag:yaml.org,2002:str", key_node.value, key_node.start_mark, key_node.end_mark
+                )
             key = self.key(key_node, path)
             if key is None:
                 continue
-            if index >= first_own:
-                if key in own:
-                    # The first value stays and is checked; only the repeat is an error.
-                    message = f"duplicate key {key!r}; each key may appear once"
-                    error = SpecError((*path, key), message, _location(key_node))
-                    self.parsed.errors.append(error)
-                    continue
-                own.add(key)
-            self.parsed.locations[(*path, key)] = _location(key_node)
-            result[key] = self.read(value_node, (*path, key), depth + 1)  # later ones win
-        return result
+            if key in seen:
+                # The first value stays and is checked; only the repeat is an error.
+                message = f"duplicate key {key!r}; each key may appear once"
+                self.parsed.errors.append(SpecError((*path, key), message, _location(key_node)))
+                continue
+            seen.add(key)
+            entries.append((key, key_node, value_node))
+            if node.flow_style and _bare(key_node, value_node) and run is not None:
+                self.parsed.notes[(*path, key)] = _comma_note(key, run, key_node)
+            elif isinstance(value_node, yaml.ScalarNode) and value_node.style is None:
+                run = (key, value_node)
+            else:
+                run = None
+        return entries, merges
+
+    def merge_sources(self, node: yaml.Node, path: KeyPath) -> list[yaml.MappingNode]:
+        """The mappings a ``<<`` key merges: one mapping, or a list of them."""
+        listed = isinstance(node, yaml.SequenceNode) and node.tag in ALLOWED_TAGS
+        items = list(node.value) if listed else [node]
+        bad = next(
+            (i for i in items if not (isinstance(i, yaml.MappingNode) and i.tag == MAP_TAG)), None
+        )
+        if bad is None:
+            return items
+        if bad.tag not in ALLOWED_TAGS or isinstance(bad, yaml.MappingNode):
+            what = "a value tagged " + bad.tag.replace("tag:yaml.org,2002:", "!!")
+        else:
+            what = "a list" if isinstance(bad, yaml.SequenceNode) else "a single value"
+        message = (
+            "'<<' merges a mapping or a list of mappings (<<: *base or <<: [*a, *b]), found "
+            f"{'a list holding ' if listed else ''}{what}"
+        )
+        # The mapping is left unchecked: without its merge, it would miss keys.
+        self.parsed.errors.append(SpecError((*path, "<<"), message, _location(node)))
+        self.parsed.broken.append(path)
+        return []
 
     def key(self, node: yaml.Node, path: KeyPath) -> str | None:
         """A mapping key, or None when it is refused (the entry is then skipped)."""
@@ -151,6 +248,12 @@ class _Reader:
                 " (YAML reads yes/no/on/off as booleans: quote it)" if isinstance(key, bool) else ""
             )
             self.refuse(path, f"keys must be text, found {shown(key)}{hint}", node, broken=False)
+            return None
+        if len(key) > MAX_KEY_CHARS:
+            message = (
+                f"a key of {len(key):,} characters; a key has at most {MAX_KEY_CHARS} characters"
+            )
+            self.refuse(path, message, node, broken=False)
             return None
         return key
 
@@ -172,12 +275,61 @@ class _Reader:
             if bad is None:
                 return value
             char = bad.group()
+            where = f"U+{ord(char):04X}, at index {bad.start()}"
+            if char in BIDI_CONTROLS:
+                return refuse(
+                    f"text holds a bidirectional control character, {where}; it makes text "
+                    "display in another order than it is read (Trojan Source): remove it"
+                )
             kind = "a lone surrogate" if "\ud800" <= char <= "\udfff" else "a control character"
             return refuse(
-                f"text holds {kind}, U+{ord(char):04X}, at index {bad.start()}; "
+                f"text holds {kind}, {where}; "
                 "only tab and newline are allowed besides printable characters"
             )
         return refuse(f"expected text, a number, true/false or null, found {shown(value)}")
+
+
+def _bare(key_node: yaml.Node, value_node: yaml.Node) -> bool:
+    """A plain key with no value at all, as ``the id`` in ``{a: e.g. 'x', the id}``."""
+    return (
+        isinstance(key_node, yaml.ScalarNode)
+        and key_node.style is None
+        and isinstance(value_node, yaml.ScalarNode)
+        and value_node.value == ""
+        and value_node.start_mark.index == value_node.end_mark.index
+    )
+
+
+def _comma_note(key: str, run: tuple[str, yaml.Node], key_node: yaml.Node) -> str:
+    """How to quote the value that a comma cut short, so that ``key`` is part of it again."""
+    previous, value_node = run
+    note = (
+        f"; a comma ends a value inside {{...}}: if {key!r} belongs to {previous!r}, "
+        "quote the value"
+    )
+    buffer = value_node.start_mark.buffer
+    if buffer is None:
+        return note
+    text = buffer[value_node.start_mark.index : key_node.end_mark.index]
+    if "\n" in text:
+        text = " ".join(text.split())
+    if len(text) > 100 or UNSHOWN_CHARACTER.search(text):
+        return note
+    quoted = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{note}: {previous}: {quoted}"
+
+
+def escaped(text: str) -> str:
+    """``text`` for a message: characters that could hide or reorder text shown as escapes."""
+
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        code = ord(char)
+        if char in "\t\n\r":
+            return repr(char)[1:-1]
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    return UNSHOWN_CHARACTER.sub(escape, text)
 
 
 def _location(node: yaml.Node) -> Location:

@@ -126,8 +126,17 @@ def test_requests_without_a_valid_key_get_401(guarded: Served) -> None:
     assert stream.status_code == 401
     assert httpx.get(f"{guarded.url}/v1/programs").status_code == 401
     assert httpx.get(f"{guarded.url}/metrics").status_code == 401
-    assert httpx.get(f"{guarded.url}/openapi.json").status_code == 401
     assert httpx.get(f"{guarded.url}/no-such-path").status_code == 401
+    # The documentation stays readable (DOCS_PUBLIC), its operations still need a key.
+    assert httpx.get(f"{guarded.url}/openapi.json").status_code == 200
+    assert httpx.get(f"{guarded.url}/docs").status_code == 200
+
+
+def test_the_docs_need_a_key_when_docs_public_is_off(serve: Callable[..., Any]) -> None:
+    with serve(API_KEYS=KEYS[0], DOCS_PUBLIC="false") as (service, _):
+        for path in ("/openapi.json", "/docs", "/redoc"):
+            assert httpx.get(f"{service.url}{path}").status_code == 401
+        assert httpx.get(f"{service.url}/openapi.json", headers=bearer()).status_code == 200
 
 
 def test_either_header_and_every_key_is_accepted(guarded: Served) -> None:
@@ -274,6 +283,16 @@ def test_readyz_is_503_without_an_lm_key(serve: Callable[..., Any]) -> None:
         body = response.json()
         assert body["ready"] is False
         assert {p["lm_configured"] for p in body["programs"].values()} == {False}
+
+
+def test_a_missing_lm_key_is_a_start_up_warning_naming_the_variable(
+    serve: Callable[..., Any],
+) -> None:
+    with serve(LM_API_KEY="", GUARDED_LM_KEY="") as (_, log):
+        pass
+    warnings = [line for line in log.read_text().splitlines() if "no API key" in line]
+    assert warnings, log.read_text()
+    assert "set GUARDED_LM_KEY or LM_API_KEY" in warnings[0]
 
 
 # --- Metrics ------------------------------------------------------------------------
@@ -499,5 +518,22 @@ def test_the_container_command_serves_outside_a_container(serve: Callable[..., A
     # The image runs `python -m guarded` with HOST and PORT from its environment.
     with serve(as_module=True) as (service, log):
         assert httpx.get(f"{service.url}/readyz").status_code == 200
-        assert httpx.post(f"{service.url}/v1/ask", json=QUESTION).status_code == 200
+        response = httpx.post(f"{service.url}/v1/ask", json=QUESTION, headers=bearer())
+        assert response.status_code == 200
     assert "Traceback" not in log.read_text()
+
+
+def test_the_container_command_logs_each_request_with_its_id(serve: Callable[..., Any]) -> None:
+    with serve(as_module=True, LOG_FORMAT="json") as (service, log):
+        headers = {**bearer(), "X-Request-ID": "access-1"}
+        assert httpx.post(f"{service.url}/v1/ask", json=QUESTION, headers=headers).is_success
+        assert httpx.get(f"{service.url}/nowhere", headers=bearer()).status_code == 404
+    entries = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    access = [entry for entry in entries if entry["logger"] == "access"]
+    assert {key: access[-2]["http"][key] for key in ("method", "path", "status")} == {
+        "method": "POST",
+        "path": "/v1/ask",
+        "status": 200,
+    }
+    assert access[-2]["request_id"] == "access-1"
+    assert access[-1]["http"]["status"] == 404

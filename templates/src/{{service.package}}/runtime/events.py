@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from .logs import current_request_id
 
-Hook = str  # tool_start | tool_end | lm_start | lm_end | module_start | module_end
+Hook = str  # tool_start | tool_end | tool_error | lm_start | lm_end | lm_error | module_*
 
 
 class EventData(BaseModel):

@@ -5,10 +5,13 @@ any other (headers, for example) silently moves DSPy from its native engine to
 LiteLLM, which costs several times the CPU per request.
 """
 
+import logging
 import os
 from dataclasses import dataclass
 
 import dspy
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,14 +37,28 @@ class LMOverrides:
     num_retries: int | None = None
 
 
-def lm_configured(config: LMConfig, overrides: LMOverrides | None = None) -> bool:
-    """Whether the LM has what it needs to be called: a model, and a key if it names one."""
+def lm_configured(
+    config: LMConfig, overrides: LMOverrides | None = None, *, setting: str = "LM"
+) -> bool:
+    """Whether the LM has what it needs to be called: a model, and a key if it names one.
+
+    When it has not, a warning at start-up names the variables to set (``setting``
+    is the prefix of its overrides, ``LM`` or ``<PROGRAM>_LM``): otherwise the
+    first sign would be a 503 on /readyz and a failed first request.
+    """
     overrides = overrides or LMOverrides()
     if not (overrides.model or config.model):
+        logger.warning("no model for the LM: set %s_MODEL", setting)
         return False
-    if config.api_key_env is None or overrides.api_key:
+    if config.api_key_env is None or overrides.api_key or os.environ.get(config.api_key_env):
         return True
-    return bool(os.environ.get(config.api_key_env))
+    logger.warning(
+        "no API key for the LM %s: set %s or %s_API_KEY; until then /readyz answers 503",
+        overrides.model or config.model,
+        config.api_key_env,
+        setting,
+    )
+    return False
 
 
 def build_lm(config: LMConfig, overrides: LMOverrides | None = None) -> dspy.LM:

@@ -55,6 +55,8 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", ""),
         }
+        if http := getattr(record, "http", None):
+            entry["http"] = http  # an access line: method, path, status, ms
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

@@ -76,7 +76,7 @@ class ServedProgram:
             )
             for item, predictor in self._listen
         ]
-        reporter = StatusReporter(self.name, self.status)
+        reporter = StatusReporter(self.name, self.module, self.status)
         # streamify reads the callbacks when it is created, not when it runs.
         with dspy.context(callbacks=[*dspy.settings.callbacks, reporter]):
             run = dspy.streamify(self.module, stream_listeners=listeners, is_async_program=True)

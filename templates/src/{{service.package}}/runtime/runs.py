@@ -55,6 +55,7 @@ logger = logging.getLogger(__name__)
 
 ToResponse = Callable[[dspy.Prediction], BaseModel]
 T = TypeVar("T")
+R = TypeVar("R", bound=BaseModel)
 
 OVERLOADED = Failure(503, "overloaded", "Too many requests in progress; retry shortly.", 1.0)
 CALLER_BUSY = Failure(
@@ -83,19 +84,6 @@ class RunLimits:
     max_input_chars: int = 100_000  # per input field, as text or JSON
     batch_parallelism: int = 4  # items of one batch run at once
     batch_max_items: int = 100  # items in one batch request
-
-
-class BatchResult(BaseModel):
-    """One item of a batch: its outputs, or why it failed."""
-
-    outputs: dict[str, Any] | None = None
-    error: ErrorBody | None = None
-
-
-class BatchResponse(BaseModel):
-    """Results of a batch, in the order of its inputs."""
-
-    results: list[BatchResult]
 
 
 class _End:
@@ -215,10 +203,12 @@ class Runs:
         program: ServedProgram,
         bodies: Sequence[BaseModel],
         to_response: ToResponse,
+        to_result: type[R],
         receive: Receive,
-    ) -> list[BatchResult]:
+    ) -> list[R]:
         """Run every input, ``batch_parallelism`` at a time; results in input order.
 
+        ``to_result`` is the program's batch result model: ``outputs`` or ``error``.
         The whole batch stops when its client leaves (see :meth:`predict`).
         """
         if len(bodies) > self.limits.batch_max_items:
@@ -239,16 +229,16 @@ class Runs:
         ]
         slots = asyncio.Semaphore(self.limits.batch_parallelism)
 
-        async def one(inputs: dict[str, Any]) -> BatchResult:
+        async def one(inputs: dict[str, Any]) -> R:
             async with slots:
                 try:
                     prediction = await self._predict(program, inputs, "batch")
                 except RunFailed as failed:
                     error = ErrorBody(code=failed.failure.code, message=failed.failure.message)
-                    return BatchResult(error=error)
-                return BatchResult(outputs=to_response(prediction).model_dump(mode="json"))
+                    return to_result(error=error)
+                return to_result(outputs=to_response(prediction))
 
-        async def every() -> list[BatchResult]:
+        async def every() -> list[R]:
             return list(await asyncio.gather(*(one(inputs) for inputs in checked)))
 
         return await self._while_wanted(every(), receive, program.name, "batch")
