@@ -117,6 +117,12 @@ def test_the_api_key_schemes_are_declared(document: dict[str, Any]) -> None:
         {"apiKeyAuth": []},
     ]
     assert document["paths"]["/healthz"]["get"]["security"] == []
+    # Every status the service serves is documented, 401 wherever a key is needed.
+    assert "401" in document["paths"]["/metrics"]["get"]["responses"]
+    assert "401" not in document["paths"]["/healthz"]["get"]["responses"]
+    assert "503" in document["paths"]["/readyz"]["get"]["responses"]
+    for status in ("400", "408", "413", "422", "429", "502", "503", "504"):
+        assert status in document["paths"]["/v1/ask"]["post"]["responses"], status
 
 
 def test_a_generated_client_authenticates_runs_and_reads_a_422(

@@ -14,7 +14,11 @@ async def read_health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness check")
+@router.get(
+    "/readyz",
+    summary="Readiness check",
+    responses={503: {"description": "Not ready: an LM lacks its model or key, or draining."}},
+)
 async def read_readiness(request: Request) -> JSONResponse:
     """Ready when every program is built, its saved state loaded and its LM configured."""
     programs = request.app.state.programs

@@ -75,7 +75,8 @@ def describe(exc: BaseException) -> Failure:
     if isinstance(exc, AdapterParseError):
         return Failure(502, "unparsable_output", "The language model's answer could not be parsed.")
     if isinstance(exc, LMConfigurationError):
-        return Failure(500, "lm_not_configured", "The language model is not configured.")
+        # Not the request's fault, and over once the operator sets the key: like /readyz, 503.
+        return Failure(503, "lm_not_configured", "The language model is not configured.")
     if isinstance(exc, LMTransportError) and _timed_out(exc):
         return Failure(504, "timeout", "The language model did not answer in time.")
     if isinstance(exc, LMTransportError):

@@ -33,6 +33,10 @@ SCHEMES = {
     },
 }
 REQUIRED = [{"bearerAuth": []}, {"apiKeyAuth": []}]
+UNAUTHORIZED = {
+    "description": "A valid API key is required.",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+}
 EVENTS: dict[str, type[BaseModel]] = {
     "status": StatusEvent,
     "token": TokenEvent,
@@ -72,13 +76,15 @@ def install_openapi(
 
 
 def _add_security(document: dict[str, Any], keys: bool, opened: frozenset[str]) -> None:
-    document.setdefault("components", {})["securitySchemes"] = SCHEMES
+    components = document.setdefault("components", {})
+    components["securitySchemes"] = SCHEMES
     for path, operations in document.get("paths", {}).items():
         for operation in operations.values():
             if not keys or path in opened:
                 operation["security"] = []
-            else:
-                operation["security"] = REQUIRED
+                continue
+            operation["security"] = REQUIRED
+            operation.setdefault("responses", {}).setdefault("401", UNAUTHORIZED)
 
 
 def _add_events(document: dict[str, Any], streams: dict[str, type[BaseModel]]) -> None:
