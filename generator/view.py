@@ -208,7 +208,6 @@ def render_data(model: ServiceModel) -> dict[str, Any]:
         "uses_dspy_types": any(t.uses_dspy_type for t in annotations),
         "uses_tools": bool(model.tools),
         # programs.py builds the tools of its programs with their spec's argument types.
-        "programs_use_tools": any(p.tools for p in model.programs),
         "programs_use_literal": any(
             arg.type.uses_literal for p in model.programs for t in p.tools for arg in t.args
         ),
