@@ -64,8 +64,46 @@ MUST_REPORT = {
         f"programs.agent.status.{hook}"
         for hook in ("tool_start", "tool_end", "lm_start", "lm_end", "module_start", "module_end")
     },
-    "rejected-files-outside-the-spec": {"programs.qa.state", "programs.other.state"},
+    "rejected-files-outside-the-spec": {
+        "programs.qa.state",
+        "programs.other.state",
+        "programs.existing.state",
+        "programs.inside_then_out.state",
+    },
     "rejected-html-in-title": {"service.title"},
+    "rejected-bidi-controls": {
+        "service.title",
+        "service.description",
+        "lm.model",
+        "signatures.Ask.instructions",
+        "signatures.Ask.inputs.question.description",
+        "signatures.Ask.outputs.answer.type",
+        "signatures.Ask.outputs.answer.description",
+        "tools.search.description",
+        "tools.search.args.query.description",
+        "programs.agent.description",
+        "programs.agent.status.tool_start",
+        "programs.agent.status.lm_start",
+    },
+    "rejected-unbounded-strings": {
+        "service.version",
+        "service.description",
+        "service.title",
+        "lm.api_key_env",
+        "lm.api_base",
+        "signatures.Ask.instructions",
+        "signatures.Ask.inputs.question.description",
+        "tools.search.description",
+        "tools.search.impl",
+        "programs.agent",  # a key too long
+        "programs.agent.description",
+        "programs.agent.stream[0].predictor",
+        "programs.agent.lm.api_key_env",
+        "programs.agent.lm.api_base",
+        "server.cors.origins[0]",
+        "server.cors.headers[0]",
+        "server.auth.open_paths[0]",
+    },
 }
 runner = CliRunner()
 
@@ -84,6 +122,21 @@ def test_rejected_with_located_errors(case: str) -> None:
     assert MUST_REPORT[case] <= {e.dotted for e in errors}
     result = runner.invoke(app, ["validate", str(path)])
     assert result.exit_code == 1 and "Traceback" not in result.output
+
+
+def test_a_state_outside_the_spec_is_refused_alike_whether_it_exists() -> None:
+    """'existing' names a real program.save() state; 'other' a file that is nowhere."""
+    with pytest.raises(SpecInvalid) as caught:
+        load_spec(HOSTILE / "rejected-files-outside-the-spec.yaml")
+    messages = {e.dotted: e.message for e in caught.value.errors}
+    assert messages["programs.existing.state"] == messages["programs.other.state"]
+    assert messages["programs.inside_then_out.state"] == messages["programs.other.state"]
+
+
+def test_the_command_line_shows_no_bidi_control_raw() -> None:
+    result = runner.invoke(app, ["validate", str(HOSTILE / "rejected-bidi-controls.yaml")])
+    assert result.exit_code == 1
+    assert not re.search("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]", result.output)
 
 
 @pytest.mark.parametrize("case", ACCEPTED)
