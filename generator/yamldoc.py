@@ -204,8 +204,9 @@ class _Reader:
                 continue
             seen.add(key)
             entries.append((key, key_node, value_node))
-            if node.flow_style and _bare(key_node, value_node) and run is not None:
-                self.parsed.notes[(*path, key)] = _comma_note(key, run, key_node)
+            if _bare(key_node, value_node):
+                if node.flow_style and run is not None:
+                    self.parsed.notes[(*path, key)] = _comma_note(key, run, key_node)
             elif isinstance(value_node, yaml.ScalarNode) and value_node.style is None:
                 run = (key, value_node)
             else:

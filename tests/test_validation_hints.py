@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from dspy_forge.yamldoc import parse_yaml
 from tests.test_validation import BASE, errors_of
 
 
@@ -37,6 +38,12 @@ def test_an_unknown_key_in_a_block_mapping_gets_no_quoting_hint() -> None:
         BASE + "programs:\n  qa:\n    module: Predict\n    signature: q -> a\n    the id:\n"
     )
     assert "comma" not in errors["programs.qa.the id"]
+
+
+def test_only_a_key_after_a_plain_value_gets_the_quoting_hint() -> None:
+    parsed = parse_yaml("a: {b, c}\nd: {e: 'quoted', f}\ng: {h: plain, i, j}\n")
+    assert set(parsed.notes) == {("g", "i"), ("g", "j")}
+    assert parsed.notes[("g", "j")].endswith('h: "plain, i, j"')
 
 
 def test_bare_words_in_a_literal_suggest_quotes() -> None:
