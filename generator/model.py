@@ -38,8 +38,10 @@ from dspy_forge.types import FieldType, TypeSyntaxError, parse_type
 PLACEHOLDERS: dict[str, frozenset[str]] = {
     "tool_start": frozenset({"program", "tool", "args"}),
     "tool_end": frozenset({"program", "tool", "output"}),
+    "tool_error": frozenset({"program", "tool", "error"}),
     "lm_start": frozenset({"program", "model"}),
     "lm_end": frozenset({"program", "model"}),
+    "lm_error": frozenset({"program", "model", "error"}),
     "module_start": frozenset({"program", "module"}),
     "module_end": frozenset({"program", "module"}),
 }

@@ -28,22 +28,27 @@ from dspy_forge.spec import Spec, snake_case
 # programs.py's builders, which a tool function or signature class must not shadow).
 TEMPLATE_NAMES: dict[str, frozenset[str]] = {
     "signatures.py": frozenset({"Literal", "dspy"}),
-    "schemas.py": frozenset({"BaseModel", "Field", "Literal", "Outputs", "dspy"}),
+    "schemas.py": frozenset(
+        {"BaseModel", "ErrorBody", "Field", "Inputs", "Literal", "Outputs", "dspy"}
+    ),
     "programs.py": frozenset(
         {
             "LMConfig",
             "Listen",
+            "Literal",
             "Path",
             "Programs",
             "SERVICE_LM",
             "STATE_DIR",
             "ServedProgram",
             "Settings",
+            "ToolArg",
             "build_lm",
             "build_programs",
             "dataclass",
             "dspy",
             "lm_configured",
+            "spec_tool",
             # locals of build_programs() and build_<program>()
             "lm",
             "lm_ready",
@@ -60,7 +65,7 @@ TEMPLATE_NAMES: dict[str, frozenset[str]] = {
         {
             "APIRouter",
             "Annotated",
-            "BatchResponse",
+            "BaseModel",
             "Depends",
             "ERROR_RESPONSES",
             "ProgramInfo",
@@ -70,6 +75,7 @@ TEMPLATE_NAMES: dict[str, frozenset[str]] = {
             "Response",
             "Runs",
             "RunsDep",
+            "STREAMS",
             "STREAM_RESPONSE",
             "get_programs",
             "get_runs",

@@ -166,12 +166,23 @@ class ListenerSpec(SpecModel):
     )
 
 
-Hook = Literal["tool_start", "tool_end", "lm_start", "lm_end", "module_start", "module_end"]
+Hook = Literal[
+    "tool_start",
+    "tool_end",
+    "tool_error",
+    "lm_start",
+    "lm_end",
+    "lm_error",
+    "module_start",
+    "module_end",
+]
 HOOKS: tuple[Hook, ...] = (
     "tool_start",
     "tool_end",
+    "tool_error",
     "lm_start",
     "lm_end",
+    "lm_error",
     "module_start",
     "module_end",
 )
@@ -184,14 +195,30 @@ class StatusSpec(SpecModel):
         None, description="Placeholders: {program} {tool} {args}."
     )
     tool_end: StatusTemplate | None = Field(
-        None, description="Placeholders: {program} {tool} {output}."
+        None, description="A tool returned. Placeholders: {program} {tool} {output}."
     )
-    lm_start: StatusTemplate | None = Field(None, description="Placeholders: {program} {model}.")
-    lm_end: StatusTemplate | None = Field(None, description="Placeholders: {program} {model}.")
+    tool_error: StatusTemplate | None = Field(
+        None,
+        description="A tool raised (instead of tool_end; the traceback is logged). "
+        "Placeholders: {program} {tool} {error} (the exception's type).",
+    )
+    lm_start: StatusTemplate | None = Field(
+        None, description="An LM call started, listened or not. Placeholders: {program} {model}."
+    )
+    lm_end: StatusTemplate | None = Field(
+        None, description="An LM call answered. Placeholders: {program} {model}."
+    )
+    lm_error: StatusTemplate | None = Field(
+        None,
+        description="An LM call failed (instead of lm_end). "
+        "Placeholders: {program} {model} {error} (a code such as upstream_auth).",
+    )
     module_start: StatusTemplate | None = Field(
-        None, description="Placeholders: {program} {module}."
+        None, description="The program's own module started. Placeholders: {program} {module}."
     )
-    module_end: StatusTemplate | None = Field(None, description="Placeholders: {program} {module}.")
+    module_end: StatusTemplate | None = Field(
+        None, description="The program's own module ended. Placeholders: {program} {module}."
+    )
 
 
 ModuleName = Literal["Predict", "ChainOfThought", "ReAct"]
