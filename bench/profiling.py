@@ -142,7 +142,7 @@ def main(argv: list[str]) -> int:
     from bench.proc import cpu_seconds
     from bench.servers import PROGRAMS, SERVERS, generate_project, inprocess, start
     from bench.suite import body, path_of, say
-    from dspy_forge.fakelm.testing import running_fake_lm
+    from dspy_forge.dev.fakelm.testing import running_fake_lm
 
     parser = argparse.ArgumentParser(
         prog="python -m bench profile", description=__doc__.splitlines()[0]

@@ -1,11 +1,11 @@
 """The three servers under test, each a uvicorn process on loopback against one fake LM.
 
 - ``service``: the project dspy-forge generates from specs/ (tool bodies filled in as a
-  user would), served by :func:`dspy_forge.devserver.running_service`, one process per spec;
+  user would), served by :func:`dspy_forge.dev.devserver.running_service`, one process per spec;
 - ``baseline``: :mod:`bench.baseline_app`, the research note's hand-written pattern;
 - ``floor``: :mod:`bench.floor_app`, the fake LM's stream relayed with no DSPy.
 
-All of them run with the same uvicorn command line (``dspy_forge.devserver.app_command``:
+All of them run with the same uvicorn command line (``dspy_forge.dev.devserver.app_command``:
 one worker, ``--no-access-log``, uvicorn's default loop and HTTP parser) and the same
 interpreter.
 """
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from dspy_forge.devserver import app_command, fake_lm_env, free_port, running_service, serving
-from dspy_forge.loader import load_spec
-from dspy_forge.render import generate
+from dspy_forge.dev.devserver import app_command, fake_lm_env, free_port, running_service, serving
+from dspy_forge.render.generate import generate
+from dspy_forge.spec.loader import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"

@@ -44,7 +44,7 @@ from typing import IO, Any
 from bench import generation, load
 from bench.proc import cpu_seconds, rss_bytes
 from bench.servers import PROGRAMS, SERVERS, Project, generate_project, inprocess, start
-from dspy_forge.fakelm.testing import FakeLM, running_fake_lm
+from dspy_forge.dev.fakelm.testing import FakeLM, running_fake_lm
 
 SECTIONS = ("cpu", "inprocess", "ttft", "capacity", "generation")
 

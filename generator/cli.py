@@ -17,15 +17,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from dspy_forge import __version__
-from dspy_forge.cleanup import removed_on_failure
-from dspy_forge.errors import SpecInvalid
-from dspy_forge.loader import LoadedSpec, load_spec
-from dspy_forge.migrations import SpecMigrated
-from dspy_forge.render import RenderError, generate
-from dspy_forge.schema import spec_json_schema
-from dspy_forge.starter import STARTER_SPEC
-from dspy_forge.update import Plan, find_project, preview, update_project
-from dspy_forge.yamldoc import escaped
+from dspy_forge.render.cleanup import removed_on_failure
+from dspy_forge.render.generate import RenderError, generate
+from dspy_forge.render.update import Plan, find_project, preview, update_project
+from dspy_forge.spec.errors import SpecInvalid
+from dspy_forge.spec.loader import LoadedSpec, load_spec
+from dspy_forge.spec.migrations import SpecMigrated
+from dspy_forge.spec.schema import spec_json_schema
+from dspy_forge.spec.starter import STARTER_SPEC
+from dspy_forge.spec.yamldoc import escaped
 
 app = typer.Typer(
     name="dspy-forge",
@@ -133,7 +133,7 @@ def generate_command(
             _show_plan(preview(loaded, out_dir, rebase=rebase), dry_run=True)
             return
         if find_project(out_dir) is not None:
-            # Written only once Copier's merge succeeded, on a copy (dspy_forge.update, note 1).
+            # Written only once Copier's merge succeeded, on a copy (render.update, note 1).
             _show_plan(update_project(loaded, out_dir, rebase=rebase), dry_run=False)
             return
         with removed_on_failure(out_dir):
@@ -222,7 +222,7 @@ def fake_lm(
     ] = None,
 ) -> None:
     """Serve the built-in fake OpenAI-compatible LM (no API key, no network)."""
-    from dspy_forge.fakelm.launcher import serve
+    from dspy_forge.dev.fakelm.launcher import serve
 
     serve(host=host, port=port, scenario=scenario)
 
@@ -252,7 +252,7 @@ def demo(
     touched, which is regenerated; any other folder is refused and left as it is.
     The servers stop with the command, on Ctrl-C, SIGTERM or SIGHUP.
     """
-    from dspy_forge import demo as demos
+    from dspy_forge.dev import demo as demos
 
     loaded = _load(spec)
     try:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from dspy_forge.fakelm.testing import FakeLM, running_fake_lm
-from dspy_forge.loader import load_spec
-from dspy_forge.render import generate
+from dspy_forge.dev.fakelm.testing import FakeLM, running_fake_lm
+from dspy_forge.render.generate import generate
+from dspy_forge.spec.loader import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"

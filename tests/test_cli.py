@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from dspy_forge.cli import app
-from dspy_forge.loader import load_spec
+from dspy_forge.spec.loader import load_spec
 from tests.conftest import SPECS
 
 runner = CliRunner()

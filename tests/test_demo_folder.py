@@ -14,8 +14,8 @@ import pytest
 from pathspec import PathSpec
 from typer.testing import CliRunner
 
-from dspy_forge import demo
 from dspy_forge.cli import app
+from dspy_forge.dev import demo
 from tests.conftest import ROOT, SPECS
 from tests.update_helpers import commit_all, disk_state, git
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dspy_forge.devserver import free_port
+from dspy_forge.dev.devserver import free_port
 from tests.conftest import SPECS
 
 pytestmark = pytest.mark.skipif(

@@ -1,6 +1,6 @@
 """The keywords DSPy's call path takes for itself, read from DSPy's own source.
 
-``dspy_forge.dspy_calls`` lists them by hand so the generated code can keep
+``dspy_forge.service.dspy_calls`` lists them by hand so the generated code can keep
 client input away from them. This test reads them back from the functions a
 request goes through, so a DSPy upgrade that starts consuming another keyword
 fails here instead of opening a hole.
@@ -20,9 +20,9 @@ from dspy.adapters.types.tool import Tool
 from dspy.primitives.module import Module
 from dspy.utils import callback
 
-from dspy_forge.dspy_calls import CALL_KWARGS, TOOL_CALL_KWARGS, internal_names
-from dspy_forge.errors import SpecInvalid
-from dspy_forge.loader import load_spec_text
+from dspy_forge.service.dspy_calls import CALL_KWARGS, TOOL_CALL_KWARGS, internal_names
+from dspy_forge.spec.errors import SpecInvalid
+from dspy_forge.spec.loader import load_spec_text
 
 # Every function a program call passes its keyword arguments through.
 PROGRAM_PATH: list[Callable[..., Any]] = [

@@ -1,7 +1,7 @@
 """Editor support: the committed JSON Schema and docs/spec.md match the model.
 
 Both files are generated from generator/spec.py. When a test here fails after a
-change to the spec model, regenerate them with ``python -m dspy_forge.spec_docs``.
+change to the spec model, regenerate them with ``python -m dspy_forge.spec.docs``.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from dspy_forge.cli import app
-from dspy_forge.spec_docs import _sections, main, render_schema, render_spec_docs
+from dspy_forge.spec.docs import _sections, main, render_schema, render_spec_docs
 from tests.conftest import EXAMPLES, ROOT, SPECS
 
 DOCS = ROOT / "docs"
 SCHEMA_FILE = DOCS / "spec.schema.json"
-STALE = "stale: regenerate with `python -m dspy_forge.spec_docs`"
+STALE = "stale: regenerate with `python -m dspy_forge.spec.docs`"
 runner = CliRunner()
 
 

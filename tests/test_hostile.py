@@ -26,11 +26,11 @@ import yaml
 from typer.testing import CliRunner
 
 from dspy_forge.cli import app
-from dspy_forge.errors import SpecInvalid
-from dspy_forge.literals import md_text
-from dspy_forge.loader import LoadedSpec, load_spec
-from dspy_forge.render import generate
-from dspy_forge.view import render_data
+from dspy_forge.render.generate import generate
+from dspy_forge.render.literals import md_text
+from dspy_forge.render.view import render_data
+from dspy_forge.spec.errors import SpecInvalid
+from dspy_forge.spec.loader import LoadedSpec, load_spec
 from tests.conftest import ROOT
 
 HOSTILE = ROOT / "tests" / "hostile"

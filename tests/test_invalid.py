@@ -16,8 +16,8 @@ from syrupy.assertion import SnapshotAssertion
 from typer.testing import CliRunner
 
 from dspy_forge.cli import app
-from dspy_forge.errors import SpecInvalid
-from dspy_forge.loader import load_spec
+from dspy_forge.spec.errors import SpecInvalid
+from dspy_forge.spec.loader import load_spec
 from tests.conftest import ROOT
 
 INVALID = ROOT / "tests" / "invalid"

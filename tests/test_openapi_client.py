@@ -23,10 +23,10 @@ import pytest
 from httpx_sse import connect_sse
 from openapi_spec_validator import validate
 
-from dspy_forge.devserver import RunningService, fake_lm_env, running_service
-from dspy_forge.fakelm.testing import FakeLM
-from dspy_forge.loader import load_spec_text
-from dspy_forge.render import generate
+from dspy_forge.dev.devserver import RunningService, fake_lm_env, running_service
+from dspy_forge.dev.fakelm.testing import FakeLM
+from dspy_forge.render.generate import generate
+from dspy_forge.spec.loader import load_spec_text
 
 pytestmark = pytest.mark.slow
 

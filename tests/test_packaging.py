@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dspy_forge.loader import load_spec
-from dspy_forge.render import generate
+from dspy_forge.render.generate import generate
+from dspy_forge.spec.loader import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 

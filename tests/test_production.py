@@ -24,10 +24,10 @@ import httpx
 import pytest
 from httpx_sse import aconnect_sse
 
-from dspy_forge.devserver import RunningService, fake_lm_env, running_service
-from dspy_forge.fakelm.testing import FakeLM
-from dspy_forge.loader import load_spec_text
-from dspy_forge.render import generate
+from dspy_forge.dev.devserver import RunningService, fake_lm_env, running_service
+from dspy_forge.dev.fakelm.testing import FakeLM
+from dspy_forge.render.generate import generate
+from dspy_forge.spec.loader import load_spec_text
 
 SPEC = """
 version: 1

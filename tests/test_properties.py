@@ -25,11 +25,11 @@ import yaml
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from dspy_forge.dump import dump_spec
-from dspy_forge.errors import SpecInvalid
-from dspy_forge.literals import md_text, py_str, toml_str
-from dspy_forge.loader import load_spec_text
-from dspy_forge.render import generate
+from dspy_forge.render.generate import generate
+from dspy_forge.render.literals import md_text, py_str, toml_str
+from dspy_forge.spec.dump import dump_spec
+from dspy_forge.spec.errors import SpecInvalid
+from dspy_forge.spec.loader import load_spec_text
 from tests.strategies import specs, text
 from tests.test_snapshots import tree
 

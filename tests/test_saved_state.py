@@ -18,8 +18,8 @@ import pytest
 from dspy.utils.dummies import DummyLM
 from fastapi.testclient import TestClient
 
-from dspy_forge.loader import load_spec
-from dspy_forge.render import generate
+from dspy_forge.render.generate import generate
+from dspy_forge.spec.loader import load_spec
 
 SPEC = """
 version: 1

@@ -15,8 +15,8 @@ import pytest
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 
-from dspy_forge import names
-from dspy_forge.names import KNOWN_CLOSURE_MODULES, package_problem
+from dspy_forge.service import names
+from dspy_forge.service.names import KNOWN_CLOSURE_MODULES, package_problem
 from tests.conftest import ROOT
 from tests.test_validation import errors_of
 

@@ -20,11 +20,11 @@ import httpx
 import pytest
 from httpx_sse import aconnect_sse
 
-from dspy_forge.devserver import fake_lm_env, running_service
-from dspy_forge.fakelm.testing import FakeLM
-from dspy_forge.loader import load_spec
-from dspy_forge.model import ProgramModel
-from dspy_forge.render import generate
+from dspy_forge.dev.devserver import fake_lm_env, running_service
+from dspy_forge.dev.fakelm.testing import FakeLM
+from dspy_forge.render.generate import generate
+from dspy_forge.service.model import ProgramModel
+from dspy_forge.spec.loader import load_spec
 from tests.conftest import EXAMPLES, SPECS
 from tests.projects import run_project_tests
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
-from dspy_forge.loader import load_spec
-from dspy_forge.render import generate
+from dspy_forge.render.generate import generate
+from dspy_forge.spec.loader import load_spec
 from tests.conftest import EXAMPLES, SPECS
 
 # Where the template came from and at which commit: machine and history, not output.

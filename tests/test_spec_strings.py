@@ -21,10 +21,10 @@ from pydantic.fields import FieldInfo
 from typer.testing import CliRunner
 
 from dspy_forge.cli import app
-from dspy_forge.errors import SpecError, SpecInvalid
-from dspy_forge.loader import load_spec_text
-from dspy_forge.spec import Spec
-from dspy_forge.yamldoc import MAX_KEY_CHARS
+from dspy_forge.spec.contract import Spec
+from dspy_forge.spec.errors import SpecError, SpecInvalid
+from dspy_forge.spec.loader import load_spec_text
+from dspy_forge.spec.yamldoc import MAX_KEY_CHARS
 
 BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 LONG = 200_000

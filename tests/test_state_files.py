@@ -17,8 +17,8 @@ from pathlib import Path
 import dspy
 import pytest
 
-from dspy_forge.errors import SpecInvalid
-from dspy_forge.loader import load_spec
+from dspy_forge.spec.errors import SpecInvalid
+from dspy_forge.spec.loader import load_spec
 from tests.test_validation import BASE
 
 DEPTH = 200_000

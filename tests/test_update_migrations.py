@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dspy_forge import migrations
 from dspy_forge.cli import app
-from dspy_forge.errors import SpecInvalid
-from dspy_forge.loader import load_spec_text
-from dspy_forge.migrations import SpecMigrated, SpecMigration, migrate_spec_data
+from dspy_forge.spec import migrations
+from dspy_forge.spec.errors import SpecInvalid
+from dspy_forge.spec.loader import load_spec_text
+from dspy_forge.spec.migrations import SpecMigrated, SpecMigration, migrate_spec_data
 from tests.projects import run_project_tests
 from tests.update_helpers import (
     CLOCK_BODY,

@@ -14,9 +14,14 @@ import pytest
 import yaml
 
 from dspy_forge import __version__, render
-from dspy_forge.loader import load_spec_text
-from dspy_forge.render import TEMPLATE_REPOSITORY, TemplateSource, generate, template_source
-from dspy_forge.update import UpdateRefused, update_project
+from dspy_forge.render.generate import (
+    TEMPLATE_REPOSITORY,
+    TemplateSource,
+    generate,
+    template_source,
+)
+from dspy_forge.render.update import UpdateRefused, update_project
+from dspy_forge.spec.loader import load_spec_text
 from tests.projects import run_project_tests
 from tests.update_helpers import (
     PKG,

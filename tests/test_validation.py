@@ -8,11 +8,11 @@ from pathlib import Path
 import dspy
 import pytest
 
-from dspy_forge.cleanup import removed_on_failure
-from dspy_forge.errors import SpecInvalid
-from dspy_forge.loader import MAX_BYTES, load_spec, load_spec_text
-from dspy_forge.names import TEMPLATE_NAMES, generated_names
-from dspy_forge.render import generate
+from dspy_forge.render.cleanup import removed_on_failure
+from dspy_forge.render.generate import generate
+from dspy_forge.service.names import TEMPLATE_NAMES, generated_names
+from dspy_forge.spec.errors import SpecInvalid
+from dspy_forge.spec.loader import MAX_BYTES, load_spec, load_spec_text
 
 BASE = """
 version: 1

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from dspy_forge.yamldoc import parse_yaml
+from dspy_forge.spec.yamldoc import parse_yaml
 from tests.test_validation import BASE, errors_of
 
 

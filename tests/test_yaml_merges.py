@@ -8,8 +8,8 @@ twice in one mapping is still an error, located at the repeat.
 
 from __future__ import annotations
 
-from dspy_forge.loader import load_spec_text
-from dspy_forge.yamldoc import parse_yaml
+from dspy_forge.spec.loader import load_spec_text
+from dspy_forge.spec.yamldoc import parse_yaml
 from tests.test_validation import BASE, errors_of
 
 

@@ -14,8 +14,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from dspy_forge.loader import load_spec_text
-from dspy_forge.render import TemplateSource, generate
+from dspy_forge.render.generate import TemplateSource, generate
+from dspy_forge.spec.loader import load_spec_text
 from tests.conftest import ROOT
 
 GIT_ENV = {

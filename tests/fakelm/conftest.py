@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dspy_forge.fakelm import FakeLM, running_fake_lm
+from dspy_forge.dev.fakelm import FakeLM, running_fake_lm
 
 # DSPy refreshes its model-metadata map from the internet on first use; tests stay on loopback.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")

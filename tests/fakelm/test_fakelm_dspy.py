@@ -10,7 +10,7 @@ import pytest
 from dspy.clients.backend_selection import select_backend
 from dspy.streaming import StreamListener, StreamResponse
 
-from dspy_forge.fakelm import FakeLM
+from dspy_forge.dev.fakelm import FakeLM
 
 
 class Address(pydantic.BaseModel):

@@ -7,7 +7,7 @@ from typing import Any, Literal
 import dspy
 import pydantic
 
-from dspy_forge.fakelm.prompt import parse_messages
+from dspy_forge.dev.fakelm.prompt import parse_messages
 
 
 class Item(pydantic.BaseModel):

@@ -13,8 +13,8 @@ import jsonschema
 import pydantic
 import pytest
 
-from dspy_forge.fakelm.prompt import parse_messages
-from dspy_forge.fakelm.responder import compose_reply, value_for_schema
+from dspy_forge.dev.fakelm.prompt import parse_messages
+from dspy_forge.dev.fakelm.responder import compose_reply, value_for_schema
 
 
 class Color(enum.Enum):

@@ -20,8 +20,8 @@ from dspy.utils.exceptions import (
     LMTransportError,
 )
 
-from dspy_forge.fakelm import FakeLM, main, running_fake_lm
-from dspy_forge.fakelm.server import split_tokens
+from dspy_forge.dev.fakelm import FakeLM, main, running_fake_lm
+from dspy_forge.dev.fakelm.server import split_tokens
 
 MESSAGES = [
     {"role": "system", "content": "Your input fields are:\n1. `question` (str):\n"

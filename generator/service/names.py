@@ -20,9 +20,9 @@ import re
 import sys
 from dataclasses import dataclass
 
-from dspy_forge.errors import Path as KeyPath
-from dspy_forge.errors import SpecError
-from dspy_forge.spec import Spec, snake_case
+from dspy_forge.spec.contract import Spec, snake_case
+from dspy_forge.spec.errors import Path as KeyPath
+from dspy_forge.spec.errors import SpecError
 
 # Names each generated module defines or imports itself (including the locals of
 # programs.py's builders, which a tool function or signature class must not shadow).
@@ -346,7 +346,9 @@ def project_requirements() -> list[tuple[str, frozenset[str]]]:
     Read from the template's pyproject.toml, so that a dependency added there is
     followed; with PROJECT_REQUIREMENTS, in case the template cannot be read.
     """
-    from dspy_forge.render import template_root  # not at the top: render imports the loader
+    from dspy_forge.render.generate import (
+        template_root,  # not at the top: render imports the loader
+    )
 
     found = [(name, frozenset[str]()) for name in PROJECT_REQUIREMENTS]
     try:

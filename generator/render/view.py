@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dspy_forge.literals import json_str, md_text, py_literal, py_str, toml_str
-from dspy_forge.model import (
+from dspy_forge.render.literals import json_str, md_text, py_literal, py_str, toml_str
+from dspy_forge.service.model import (
     FieldModel,
     LMModel,
     ProgramModel,
@@ -19,7 +19,7 @@ from dspy_forge.model import (
     SignatureModel,
     ToolModel,
 )
-from dspy_forge.spec import ServerSpec
+from dspy_forge.spec.contract import ServerSpec
 
 SCHEMA = 1  # version of this data layout, recorded in .copier-answers.yml
 

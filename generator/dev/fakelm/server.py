@@ -23,10 +23,10 @@ from typing import Any
 
 import orjson
 
-from dspy_forge.fakelm.prompt import message_text, parse_messages
-from dspy_forge.fakelm.responder import compose_reply
-from dspy_forge.fakelm.scenario import Scenario, ScenarioError, parse_scenario
-from dspy_forge.fakelm.stats import Stats
+from dspy_forge.dev.fakelm.prompt import message_text, parse_messages
+from dspy_forge.dev.fakelm.responder import compose_reply
+from dspy_forge.dev.fakelm.scenario import Scenario, ScenarioError, parse_scenario
+from dspy_forge.dev.fakelm.stats import Stats
 
 __all__ = ["ABORT_LOG_FILTER", "DEFAULT_SCENARIO_KEY", "FakeLMApp", "create_app", "split_tokens"]
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dspy_forge.spec import SPEC_VERSION
+from dspy_forge.spec.contract import SPEC_VERSION
 
 Data = dict[str, Any]
 

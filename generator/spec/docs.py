@@ -2,7 +2,7 @@
 
 Both are committed, for readers and for editors; tests fail when either differs
 from what this module writes, so the reference cannot drift from the code.
-Regenerate them with ``python -m dspy_forge.spec_docs`` (from a source checkout).
+Regenerate them with ``python -m dspy_forge.spec.docs`` (from a source checkout).
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ import annotated_types
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from dspy_forge.loader import PATTERNS
-from dspy_forge.model import PLACEHOLDERS
-from dspy_forge.schema import spec_json_schema
-from dspy_forge.spec import ModuleName, Spec
-from dspy_forge.state import predictor_fields
-from dspy_forge.types import SUPPORTED
+from dspy_forge.service.model import PLACEHOLDERS
+from dspy_forge.service.state import predictor_fields
+from dspy_forge.spec.contract import ModuleName, Spec
+from dspy_forge.spec.loader import PATTERNS
+from dspy_forge.spec.schema import spec_json_schema
+from dspy_forge.spec.types import SUPPORTED
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 # What the model cannot say by itself, per section.
 NOTES: dict[str, str] = {
     "FieldSpec": "A field with no description may be written as `name: type`, "
@@ -191,7 +191,7 @@ def render_spec_docs() -> str:
     lines = [
         "# Spec reference",
         "",
-        "<!-- Generated from generator/spec.py by `python -m dspy_forge.spec_docs`; "
+        "<!-- Generated from generator/spec.py by `python -m dspy_forge.spec.docs`; "
         "do not edit. -->",
         "",
         "A spec is one YAML document describing one service. Editors with "

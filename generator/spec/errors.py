@@ -42,7 +42,7 @@ class SpecError:
 
     def render(self) -> str:
         """A one-line form for logs and plain output; unsafe characters are escaped."""
-        from dspy_forge.yamldoc import escaped  # yamldoc defines what text may not hold
+        from dspy_forge.spec.yamldoc import escaped  # yamldoc defines what text may not hold
 
         return escaped(f"{self.where}: {self.dotted}: {self.message}")
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 
-from dspy_forge.fakelm.prompt import OutputSpec, ParsedPrompt, ToolSpec
-from dspy_forge.fakelm.scenario import DEFAULT_REACT_STEPS, DEFAULT_WORDS
+from dspy_forge.dev.fakelm.prompt import OutputSpec, ParsedPrompt, ToolSpec
+from dspy_forge.dev.fakelm.scenario import DEFAULT_REACT_STEPS, DEFAULT_WORDS
 
 __all__ = ["compose_reply", "field_values", "format_chat_reply", "sentence", "value_for_schema"]
 

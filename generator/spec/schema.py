@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dspy_forge.spec import Spec
+from dspy_forge.spec.contract import Spec
 
 
 def spec_json_schema() -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 This layer checks only what each key may hold. Cross-references (a program's
 signature exists, a listener names a real output field) are resolved by
-:mod:`dspy_forge.model`, which builds the template-ready model from this one.
+:mod:`dspy_forge.service.model`, which builds the template-ready model from this one.
 """
 
 from __future__ import annotations

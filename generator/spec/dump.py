@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import yaml
 
-from dspy_forge.spec import Spec
+from dspy_forge.spec.contract import Spec
 
 SCHEMA_COMMENT = "# yaml-language-server: $schema=https://dspy-forge.dev/schema/spec-v1.json\n"
 
 
 def dump_spec(spec: Spec) -> str:
-    """The spec as YAML text that :func:`dspy_forge.loader.load_spec_text` reads back."""
+    """The spec as YAML text that :func:`dspy_forge.spec.loader.load_spec_text` reads back."""
     data = spec.model_dump(mode="json", exclude_defaults=True)
     body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
     return SCHEMA_COMMENT + body

@@ -13,8 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from dspy_forge.hints import closest
-from dspy_forge.literals import py_literal
+from dspy_forge.render.literals import py_literal
+from dspy_forge.spec.hints import closest
 
 SCALARS = ("str", "int", "float", "bool")
 # DSPy's own types that travel over HTTP as JSON: name in the spec -> annotation in code.

@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
-from dspy_forge.errors import Location, SpecError
-from dspy_forge.errors import Path as KeyPath
+from dspy_forge.spec.errors import Location, SpecError
+from dspy_forge.spec.errors import Path as KeyPath
 
 MAX_BYTES = 1_000_000
 MAX_NODES = 100_000  # nodes visited, aliases counted each time they are expanded

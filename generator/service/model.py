@@ -17,12 +17,10 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from dspy_forge.dspy_calls import TOOL_CALL_KWARGS, internal_names
-from dspy_forge.errors import Path as KeyPath
-from dspy_forge.errors import SpecError
-from dspy_forge.hints import closest, suggest
-from dspy_forge.names import name_clashes, pascal
-from dspy_forge.spec import (
+from dspy_forge.service.dspy_calls import TOOL_CALL_KWARGS, internal_names
+from dspy_forge.service.names import name_clashes, pascal
+from dspy_forge.service.state import REACT_STEP, state_problem
+from dspy_forge.spec.contract import (
     HOOKS,
     LMOverride,
     LMSpec,
@@ -31,8 +29,10 @@ from dspy_forge.spec import (
     Spec,
     snake_case,
 )
-from dspy_forge.state import REACT_STEP, state_problem
-from dspy_forge.types import FieldType, TypeSyntaxError, parse_type
+from dspy_forge.spec.errors import Path as KeyPath
+from dspy_forge.spec.errors import SpecError
+from dspy_forge.spec.hints import closest, suggest
+from dspy_forge.spec.types import FieldType, TypeSyntaxError, parse_type
 
 # Placeholders each status hook can fill in (see the generated status.py).
 PLACEHOLDERS: dict[str, frozenset[str]] = {
@@ -559,7 +559,7 @@ class _Builder:
         path: KeyPath,
         signature: SignatureModel,
     ) -> str | bool:
-        from dspy_forge.state import state_file
+        from dspy_forge.service.state import state_file
 
         if raw.state is None:
             return ""
@@ -624,7 +624,7 @@ def _split_top_level(text: str) -> list[str]:
 
 def _parse_inline(text: str) -> tuple[dict[str, Any], dict[str, Any]] | str:
     """Parse 'a, b: int -> c: list[str]' into field maps, or return what is wrong."""
-    from dspy_forge.spec import FieldSpec
+    from dspy_forge.spec.contract import FieldSpec
 
     sides = text.split("->")
     if len(sides) != 2:

@@ -1,6 +1,6 @@
 """Validate a spec file into a :class:`ServiceModel`, with every problem located.
 
-The YAML is read by :mod:`dspy_forge.yamldoc`. One run reports as much as it can
+The YAML is read by :mod:`dspy_forge.spec.yamldoc`. One run reports as much as it can
 find: the shape of the whole document is checked by pydantic, and when parts of
 it are wrong, the parts that are right are still resolved against each other
 (see :func:`_salvage`), so that a misspelt key in one program does not hide a
@@ -17,13 +17,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from dspy_forge.errors import Location, SpecError, SpecInvalid
-from dspy_forge.errors import Path as KeyPath
-from dspy_forge.hints import closest, suggest
-from dspy_forge.migrations import migrate_spec_data
-from dspy_forge.model import ServiceModel, build_model
-from dspy_forge.spec import Spec
-from dspy_forge.yamldoc import MAX_BYTES, parse_yaml, shown
+from dspy_forge.service.model import ServiceModel, build_model
+from dspy_forge.spec.contract import Spec
+from dspy_forge.spec.errors import Location, SpecError, SpecInvalid
+from dspy_forge.spec.errors import Path as KeyPath
+from dspy_forge.spec.hints import closest, suggest
+from dspy_forge.spec.migrations import migrate_spec_data
+from dspy_forge.spec.yamldoc import MAX_BYTES, parse_yaml, shown
 
 # What each pattern of the spec means, to say what was expected in words.
 PATTERNS: dict[str, str] = {

@@ -8,13 +8,13 @@ Notes:
    deleted, a link, is refused and left as it is. The new demo is generated
    beside the old one first, so a failure leaves the old one as it was.
 2. The demo's port is bound here, before anything is generated or printed
-   (:func:`dspy_forge.devserver.listening_socket`), and the service serves on
+   (:func:`dspy_forge.dev.devserver.listening_socket`), and the service serves on
    that very socket: a port in use is an error with a non-zero exit, never a
    curl line that reaches some other server.
 3. Its two servers are children that end with it: SIGTERM, SIGINT and SIGHUP
    raise :class:`Stopped` here, so that the ``with`` blocks stop them; and on
    Linux the kernel kills them should this process die without cleaning up
-   (``die_with_parent``, see :mod:`dspy_forge.devserver`, note 2).
+   (``die_with_parent``, see :mod:`dspy_forge.dev.devserver`, note 2).
 """
 
 from __future__ import annotations
@@ -40,17 +40,17 @@ from rich.console import Console
 from rich.markup import escape
 
 from dspy_forge import __version__
-from dspy_forge.cleanup import removed_on_failure
-from dspy_forge.devserver import (
+from dspy_forge.dev.devserver import (
     fake_lm_env,
     listening_socket,
     serving,
     socket_command,
     socket_url,
 )
-from dspy_forge.loader import LoadedSpec
-from dspy_forge.model import ServiceModel
-from dspy_forge.render import generate
+from dspy_forge.render.cleanup import removed_on_failure
+from dspy_forge.render.generate import generate
+from dspy_forge.service.model import ServiceModel
+from dspy_forge.spec.loader import LoadedSpec
 
 MARKER = ".dspy-forge-demo.json"
 MADE_BY = "dspy-forge demo"
@@ -291,7 +291,7 @@ def run_demo(
     fake_socket = listen(0)
     fake_url = socket_url(fake_socket)
     fake_command = [
-        sys.executable, "-m", "dspy_forge.fakelm",
+        sys.executable, "-m", "dspy_forge.dev.fakelm",
         "--fd", str(fake_socket.fileno()), "--scenario", scenario,
     ]  # fmt: skip
     env = {

@@ -21,7 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
-from dspy_forge.fakelm.launcher import READY_PREFIX
+from dspy_forge.dev.fakelm.launcher import READY_PREFIX
 
 if TYPE_CHECKING:
     import dspy
@@ -61,7 +61,7 @@ class FakeLM:
         return dspy.LM("openai/fake-model", api_base=api_base, **options)
 
     def stats(self) -> dict[str, Any]:
-        """The server's counters (see :mod:`dspy_forge.fakelm.stats`)."""
+        """The server's counters (see :mod:`dspy_forge.dev.fakelm.stats`)."""
         response = httpx.get(f"{self.url}/_fake/stats", timeout=10)
         response.raise_for_status()
         result: dict[str, Any] = response.json()
@@ -106,7 +106,7 @@ def running_fake_lm(
     host: str = "127.0.0.1",
     startup_timeout: float = 30.0,
 ) -> Iterator[FakeLM]:
-    """Run ``python -m dspy_forge.fakelm`` on a free loopback port for the ``with`` block.
+    """Run ``python -m dspy_forge.dev.fakelm`` on a free loopback port for the ``with`` block.
 
     Waits until the server answers, yields a :class:`FakeLM`, then stops it (terminate, then
     kill). The server's stderr goes to this process's stderr.
@@ -119,7 +119,7 @@ def running_fake_lm(
     Raises:
         RuntimeError: if the server exits or does not answer in time.
     """
-    command = [sys.executable, "-m", "dspy_forge.fakelm", "--host", host, "--port", "0"]
+    command = [sys.executable, "-m", "dspy_forge.dev.fakelm", "--host", host, "--port", "0"]
     if scenario:
         command += ["--scenario", scenario]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

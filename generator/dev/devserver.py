@@ -9,7 +9,7 @@ Notes:
    bound and listening: a port in use is an error here, before anything runs,
    and whatever answers on the port afterwards is the server started, since
    nothing else can bind it while the socket is open. ``python -m
-   dspy_forge.devserver --fd N APP`` serves an ASGI app on such a socket; it
+   dspy_forge.dev.devserver --fd N APP`` serves an ASGI app on such a socket; it
    goes through ``uvicorn.Server(...).run(sockets=...)``, because uvicorn's own
    ``--fd`` takes the socket for a Unix one and then leaves Nagle's algorithm
    on for every connection, which holds back the small writes of a stream.
@@ -81,7 +81,7 @@ def socket_url(sock: socket.socket) -> str:
 
 def socket_command(target: str, fd: int, *extra: str) -> list[str]:
     """The command line serving the ASGI app ``module:attribute`` on the inherited socket ``fd``."""
-    return [sys.executable, "-m", "dspy_forge.devserver", "--fd", str(fd), target, *extra]
+    return [sys.executable, "-m", "dspy_forge.dev.devserver", "--fd", str(fd), target, *extra]
 
 
 def fake_lm_env(api_base: str, own_lm_programs: Iterable[str] = ()) -> dict[str, str]:
@@ -245,10 +245,13 @@ def _death_signal() -> Callable[[], None] | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m dspy_forge.devserver --fd N APP``: serve APP on an inherited socket (note 1)."""
+    """``python -m dspy_forge.dev.devserver --fd N APP``: serve APP on an inherited socket.
+
+    See note 1 of this module.
+    """
     import uvicorn
 
-    parser = argparse.ArgumentParser(prog="python -m dspy_forge.devserver")
+    parser = argparse.ArgumentParser(prog="python -m dspy_forge.dev.devserver")
     parser.add_argument("--fd", type=int, required=True, help="a listening socket's descriptor")
     parser.add_argument("--log-level", default="info")
     parser.add_argument("target", help="the ASGI app, module:attribute")

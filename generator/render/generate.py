@@ -1,7 +1,7 @@
 """Render a validated spec into a project through Copier's API.
 
 Copier owns the writing of files and their three-way updates (see
-:mod:`dspy_forge.update` and docs/updating.md); this module prepares its data,
+:mod:`dspy_forge.render.update` and docs/updating.md); this module prepares its data,
 finds the template and the version to render, and copies the saved program
 states that the spec names.
 
@@ -38,10 +38,10 @@ import yaml
 from packaging.version import InvalidVersion, Version
 
 from dspy_forge import __version__
-from dspy_forge.loader import LoadedSpec
-from dspy_forge.view import render_data
+from dspy_forge.render.view import render_data
+from dspy_forge.spec.loader import LoadedSpec
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # dspy_forge
 ANSWERS_FILE = ".copier-answers.yml"
 # Where releases of the template are published: copier.yml at the root, tags v<version>.
 TEMPLATE_REPOSITORY = "https://github.com/dspy-forge/dspy-forge.git"
@@ -278,7 +278,7 @@ def generate(
 
     ``safety_format=False`` leaves Copier's output as rendered, for tests that
     prove the templates emit formatted code on their own. To update a project
-    generated before, use :func:`dspy_forge.update.update_project`.
+    generated before, use :func:`dspy_forge.render.update.update_project`.
     """
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         if (out / ANSWERS_FILE).is_file():

@@ -1,4 +1,4 @@
-"""Run the fake LM under uvicorn: the ``python -m dspy_forge.fakelm`` command and ``serve()``.
+"""Run the fake LM under uvicorn: the ``python -m dspy_forge.dev.fakelm`` command and ``serve()``.
 
 Loopback by default: the fake LM is a test and demo double, not something to expose. The server
 binds its socket before uvicorn starts so that port 0 works and the printed URL is the real one;
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from dspy_forge.fakelm.scenario import ScenarioError, parse_scenario
-from dspy_forge.fakelm.server import ABORT_LOG_FILTER, create_app
+from dspy_forge.dev.fakelm.scenario import ScenarioError, parse_scenario
+from dspy_forge.dev.fakelm.server import ABORT_LOG_FILTER, create_app
 
 __all__ = ["READY_PREFIX", "build_parser", "main", "serve"]
 
@@ -80,9 +80,9 @@ def serve(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command-line options of ``python -m dspy_forge.fakelm``."""
+    """The command-line options of ``python -m dspy_forge.dev.fakelm``."""
     parser = argparse.ArgumentParser(
-        prog="python -m dspy_forge.fakelm",
+        prog="python -m dspy_forge.dev.fakelm",
         description="Serve a deterministic, OpenAI-compatible fake LM for DSPy (no API key).",
     )
     parser.add_argument(
@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m dspy_forge.fakelm``; returns the process exit status."""
+    """Entry point of ``python -m dspy_forge.dev.fakelm``; returns the process exit status."""
     args = build_parser().parse_args(argv)
     try:
         parse_scenario(args.scenario)

@@ -12,7 +12,7 @@ Notes:
    everything succeeded, and only the files that changed; a dry run is the same
    work without that last step, so it shows exactly what a real run would do.
    The work copy also lets the project's ``_src_path`` point at the template
-   workspace (see :mod:`dspy_forge.render`, note 1) during the update without
+   workspace (see :mod:`dspy_forge.render.generate`, note 1) during the update without
    touching the user's repository, and be restored afterwards.
 2. Copier deletes a file that the new render no longer has, even one the user
    wrote. For the user's own files (``_skip_if_exists`` in copier.yml: the tool
@@ -58,9 +58,7 @@ from copier.errors import CopierError
 from jinja2.sandbox import SandboxedEnvironment
 from pathspec import PathSpec
 
-from dspy_forge.loader import LoadedSpec
-from dspy_forge.model import ServiceModel, ToolModel
-from dspy_forge.render import (
+from dspy_forge.render.generate import (
     ANSWERS_FILE,
     RenderError,
     TemplateSource,
@@ -74,7 +72,9 @@ from dspy_forge.render import (
     template_source,
     template_workspace,
 )
-from dspy_forge.view import render_data
+from dspy_forge.render.view import render_data
+from dspy_forge.service.model import ServiceModel, ToolModel
+from dspy_forge.spec.loader import LoadedSpec
 
 CONFLICT_MARKERS = ("<<<<<<< before updating", ">>>>>>> after updating")
 # Template features that run code; an old template version must not have them (note 3).

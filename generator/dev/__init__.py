@@ -1,0 +1,1 @@
+"""For development and tests: the fake LM, the demo, and the dev server for generated services."""

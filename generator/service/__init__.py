@@ -1,0 +1,1 @@
+"""The resolved service: the frozen model the templates see, and the DSPy facts it uses."""

@@ -1,0 +1,1 @@
+"""The spec: safe YAML, the contract (pydantic), located validation, migrations, docs."""
