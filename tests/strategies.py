@@ -13,10 +13,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from dspy_forge.service.model import PLACEHOLDERS, RESERVED_FIELDS
+from dspy_forge.service.anatomy import REACT_STEP, RESERVED_FIELDS
 from dspy_forge.service.names import BUILTINS, TEMPLATE_NAMES, pascal
-from dspy_forge.service.state import REACT_STEP
-from dspy_forge.spec.contract import HOOKS
+from dspy_forge.spec.contract import HOOKS, PLACEHOLDERS
 from dspy_forge.spec.yamldoc import BIDI_CONTROLS
 
 HOSTILE = [

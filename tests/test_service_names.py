@@ -15,8 +15,8 @@ import pytest
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 
-from dspy_forge.service import names
-from dspy_forge.service.names import KNOWN_CLOSURE_MODULES, package_problem
+from dspy_forge.service import packages
+from dspy_forge.service.packages import KNOWN_CLOSURE_MODULES, package_problem
 from tests.conftest import ROOT
 from tests.test_validation import errors_of
 
@@ -92,13 +92,13 @@ def test_the_committed_list_covers_the_closure_installed_here() -> None:
         for m in closure_modules()
         if SERVICE_NAME.match(m.lower()) and m.lower() not in KNOWN_CLOSURE_MODULES
     )
-    assert not missing, f"add {missing} to names.KNOWN_CLOSURE_MODULES"
+    assert not missing, f"add {missing} to packages.KNOWN_CLOSURE_MODULES"
 
 
 def test_without_the_installed_closure_the_committed_list_still_refuses(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(names, "installed_closure_modules", lambda: {})
+    monkeypatch.setattr(packages, "installed_closure_modules", lambda: {})
     for module in ("tqdm", "requests", "jinja2", "litellm", "openai"):
         assert package_problem(module) is not None, module
 

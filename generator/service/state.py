@@ -16,24 +16,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from dspy_forge.service.anatomy import predictors
+
 MAX_STATE_BYTES = 50_000_000
-REACT_STEP = ("next_thought", "next_tool_name", "next_tool_args")
-
-
-def predictor_fields(
-    module: str, inputs: tuple[str, ...], outputs: tuple[str, ...]
-) -> dict[str, tuple[str, ...]]:
-    """Every predictor of ``module`` with the fields of its signature, as DSPy saves them."""
-    if module == "Predict":
-        return {"self": (*inputs, *outputs)}
-    if module == "ChainOfThought":
-        return {"predict": (*inputs, "reasoning", *outputs)}
-    return {
-        "react": (*inputs, "trajectory", *REACT_STEP),
-        "extract.predict": (*inputs, "trajectory", "reasoning", *outputs),
-    }
-
-
 ABSOLUTE = (
     "an absolute path; name a saved state relative to the spec, as a file in the spec's "
     "folder or below it"
@@ -94,7 +79,9 @@ def state_problem(
     metadata = data.get("metadata")
     if not isinstance(metadata, dict) or not isinstance(metadata.get("dependency_versions"), dict):
         return f"{path} has no metadata.dependency_versions, which module.load() reads"
-    expected = predictor_fields(module, inputs, outputs)
+    expected = {
+        name: (*ins, *outs) for name, (ins, outs) in predictors(module, inputs, outputs).items()
+    }
     # A Predict saves its own state at the top level; other modules, one entry per predictor.
     saved = {"self": data} if module == "Predict" else data
     found = (

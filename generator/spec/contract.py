@@ -8,46 +8,70 @@ signature exists, a listener names a real output field) are resolved by
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    create_model,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 SPEC_VERSION = 1
 
+# Each pattern a string must match, with what it means for a person reading an error
+# (the loader says "expected <meaning>"); filled in by matching() below, its one home.
+PATTERNS: dict[str, str] = {}
+
+
+def matching(pattern: str, meaning: str, max_length: int) -> Any:
+    """A string type that must match ``pattern``, described as ``meaning`` in errors."""
+    PATTERNS[pattern] = meaning
+    return Annotated[str, StringConstraints(pattern=pattern, max_length=max_length)]
+
+
 # A name that becomes a Python identifier and a URL path segment.
-Identifier = Annotated[
-    str,
-    StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64),
-]
+Identifier = matching(
+    r"^[A-Za-z_][A-Za-z0-9_]*$",
+    "a name of ASCII letters, digits and '_', not starting with a digit "
+    "(it becomes a Python name and a URL segment)",
+    64,
+)
 # The service name: a distribution name that also gives the package name in snake case.
-ServiceName = Annotated[
-    str,
-    StringConstraints(pattern=r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$", max_length=64),
-]
+ServiceName = matching(
+    r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$",
+    "a lower-case name such as 'my-service': letters and digits, words joined by single '-' or '_'",
+    64,
+)
 # One line: a title also becomes the project's summary in pyproject.toml, which refuses
 # breaks, and the <title> of /docs, where FastAPI writes it without escaping (so no < >).
-OneLine = Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\n\r\x85\u2028\u2029<>]*$")]
+OneLine = matching(
+    r"^[^\n\r\x85\u2028\u2029<>]*$", "one line of text, without line breaks, '<' or '>'", 500
+)
 LongText = Annotated[str, StringConstraints(max_length=20_000)]
 StatusTemplate = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 # Every string slot has a length bound, short for names and references, long for prose
 # (tests/test_spec_strings.py walks the model to hold every new slot to it).
-Version = Annotated[
-    str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+){0,2}([ab]|rc)?[0-9]*$", max_length=64)
-]
+Version = matching(
+    r"^[0-9]+(\.[0-9]+){0,2}([ab]|rc)?[0-9]*$", "a version such as '1.2.0' or '1.0rc1'", 64
+)
 ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$", max_length=128)]
-BaseUrl = Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2_000)]
+EnvName = matching(
+    r"^[A-Z_][A-Z0-9_]*$", "an environment variable name such as 'OPENAI_API_KEY'", 128
+)
+BaseUrl = matching(r"^https?://\S+$", "an http:// or https:// URL without spaces", 2_000)
 TypeText = Annotated[str, StringConstraints(min_length=1, max_length=500)]
-ImplRef = Annotated[
-    str,
-    StringConstraints(
-        pattern=r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$", max_length=200
-    ),
-]
-PredictorName = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$", max_length=200)
-]
+ImplRef = matching(
+    r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$",
+    "'module:function' within the package, such as 'tools.search:search'",
+    200,
+)
+PredictorName = matching(
+    r"^[A-Za-z_][A-Za-z0-9_.]*$", "a predictor name such as 'react' or 'extract.predict'", 200
+)
 
 
 class SpecModel(BaseModel):
@@ -166,59 +190,48 @@ class ListenerSpec(SpecModel):
     )
 
 
-Hook = Literal[
-    "tool_start",
-    "tool_end",
-    "tool_error",
-    "lm_start",
-    "lm_end",
-    "lm_error",
-    "module_start",
-    "module_end",
-]
-HOOKS: tuple[Hook, ...] = (
-    "tool_start",
-    "tool_end",
-    "tool_error",
-    "lm_start",
-    "lm_end",
-    "lm_error",
-    "module_start",
-    "module_end",
+# The status hooks: when each fires, and the placeholders its template may name. The
+# one home of the hooks: HOOKS, StatusSpec, the model's template checks and the docs
+# are made from it (tests/test_one_home.py fails on a second list of them).
+STATUS_HOOKS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "tool_start": ("A tool is called.", ("program", "tool", "args")),
+    "tool_end": ("A tool returned.", ("program", "tool", "output")),
+    "tool_error": (
+        "A tool raised, instead of tool_end; the traceback is logged. "
+        "{error} is the exception's type.",
+        ("program", "tool", "error"),
+    ),
+    "lm_start": ("An LM call started, whether a listener watches it or not.", ("program", "model")),
+    "lm_end": ("An LM call answered.", ("program", "model")),
+    "lm_error": (
+        "An LM call failed, instead of lm_end. {error} is a code such as upstream_auth.",
+        ("program", "model", "error"),
+    ),
+    "module_start": ("The program's own module started.", ("program", "module")),
+    "module_end": ("The program's own module ended.", ("program", "module")),
+}
+HOOKS: tuple[str, ...] = tuple(STATUS_HOOKS)
+PLACEHOLDERS: dict[str, frozenset[str]] = {
+    hook: frozenset(names) for hook, (_, names) in STATUS_HOOKS.items()
+}
+
+
+def _placeholders(names: tuple[str, ...]) -> str:
+    return " ".join(f"{{{name}}}" for name in names)
+
+
+StatusSpec = create_model(
+    "StatusSpec",
+    __base__=SpecModel,
+    __doc__="What to say at each hook; a missing or null hook stays silent.",
+    **{
+        hook: (
+            StatusTemplate | None,
+            Field(None, description=f"{when} Placeholders: {_placeholders(names)}."),
+        )
+        for hook, (when, names) in STATUS_HOOKS.items()
+    },
 )
-
-
-class StatusSpec(SpecModel):
-    """What to say at each hook; a missing or null hook stays silent."""
-
-    tool_start: StatusTemplate | None = Field(
-        None, description="Placeholders: {program} {tool} {args}."
-    )
-    tool_end: StatusTemplate | None = Field(
-        None, description="A tool returned. Placeholders: {program} {tool} {output}."
-    )
-    tool_error: StatusTemplate | None = Field(
-        None,
-        description="A tool raised (instead of tool_end; the traceback is logged). "
-        "Placeholders: {program} {tool} {error} (the exception's type).",
-    )
-    lm_start: StatusTemplate | None = Field(
-        None, description="An LM call started, listened or not. Placeholders: {program} {model}."
-    )
-    lm_end: StatusTemplate | None = Field(
-        None, description="An LM call answered. Placeholders: {program} {model}."
-    )
-    lm_error: StatusTemplate | None = Field(
-        None,
-        description="An LM call failed (instead of lm_end). "
-        "Placeholders: {program} {model} {error} (a code such as upstream_auth).",
-    )
-    module_start: StatusTemplate | None = Field(
-        None, description="The program's own module started. Placeholders: {program} {module}."
-    )
-    module_end: StatusTemplate | None = Field(
-        None, description="The program's own module ended. Placeholders: {program} {module}."
-    )
 
 
 ModuleName = Literal["Predict", "ChainOfThought", "ReAct"]
@@ -251,11 +264,15 @@ class ProgramSpec(SpecModel):
 
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "*"]
-Origin = Annotated[
-    str, StringConstraints(pattern=r"^(\*|https?://[A-Za-z0-9.\-\[\]:]+)$", max_length=300)
-]
-HeaderName = Annotated[str, StringConstraints(pattern=r"^(\*|[A-Za-z0-9-]{1,64})$", max_length=64)]
-UrlPath = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9_./-]{0,200}$", max_length=201)]
+Origin = matching(
+    r"^(\*|https?://[A-Za-z0-9.\-\[\]:]+)$",
+    "'*' or an origin such as 'https://app.example.com'",
+    300,
+)
+HeaderName = matching(
+    r"^(\*|[A-Za-z0-9-]{1,64})$", "'*' or an HTTP header name such as 'X-API-Key'", 64
+)
+UrlPath = matching(r"^/[A-Za-z0-9_./-]{0,200}$", "a URL path such as '/healthz'", 201)
 
 
 class AuthSpec(SpecModel):

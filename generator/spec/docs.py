@@ -18,9 +18,8 @@ import annotated_types
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from dspy_forge.service.model import PLACEHOLDERS
-from dspy_forge.service.state import predictor_fields
-from dspy_forge.spec.contract import ModuleName, Spec
+from dspy_forge.service.anatomy import predictors
+from dspy_forge.spec.contract import PLACEHOLDERS, ModuleName, Spec
 from dspy_forge.spec.loader import PATTERNS
 from dspy_forge.spec.schema import spec_json_schema
 from dspy_forge.spec.types import SUPPORTED
@@ -170,7 +169,8 @@ def _appendix() -> list[str]:
     lines += ["`<inputs>` and `<outputs>` stand for the signature's fields.", ""]
     lines += ["| module | predictor | its fields |", "|---|---|---|"]
     for module in typing.get_args(ModuleName):
-        for name, fields in predictor_fields(module, ("<inputs>",), ("<outputs>",)).items():
+        for name, (ins, outs) in predictors(module, ("<inputs>",), ("<outputs>",)).items():
+            fields = (*ins, *outs)
             lines.append(f"| {module} | `{name}` | " + ", ".join(f"`{f}`" for f in fields) + " |")
     lines += [
         "",

@@ -17,31 +17,15 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from dspy_forge.service.model import ServiceModel, build_model
-from dspy_forge.spec.contract import Spec
+from dspy_forge.service.build import build_model
+from dspy_forge.service.model import ServiceModel
+from dspy_forge.spec.contract import PATTERNS, Spec
 from dspy_forge.spec.errors import Location, SpecError, SpecInvalid
 from dspy_forge.spec.errors import Path as KeyPath
 from dspy_forge.spec.hints import closest, suggest
 from dspy_forge.spec.migrations import migrate_spec_data
 from dspy_forge.spec.yamldoc import MAX_BYTES, parse_yaml, shown
 
-# What each pattern of the spec means, to say what was expected in words.
-PATTERNS: dict[str, str] = {
-    r"^[A-Za-z_][A-Za-z0-9_]*$": "a name of ASCII letters, digits and '_', not starting "
-    "with a digit (it becomes a Python name and a URL segment)",
-    r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$": "a lower-case name such as 'my-service': "
-    "letters and digits, words joined by single '-' or '_'",
-    r"^[^\n\r\x85\u2028\u2029<>]*$": "one line of text, without line breaks, '<' or '>'",
-    r"^[0-9]+(\.[0-9]+){0,2}([ab]|rc)?[0-9]*$": "a version such as '1.2.0' or '1.0rc1'",
-    r"^[A-Z_][A-Z0-9_]*$": "an environment variable name such as 'OPENAI_API_KEY'",
-    r"^https?://\S+$": "an http:// or https:// URL without spaces",
-    r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$": "'module:function' "
-    "within the package, such as 'tools.search:search'",
-    r"^[A-Za-z_][A-Za-z0-9_.]*$": "a predictor name such as 'react' or 'extract.predict'",
-    r"^(\*|https?://[A-Za-z0-9.\-\[\]:]+)$": "'*' or an origin such as 'https://app.example.com'",
-    r"^(\*|[A-Za-z0-9-]{1,64})$": "'*' or an HTTP header name such as 'X-API-Key'",
-    r"^/[A-Za-z0-9_./-]{0,200}$": "a URL path such as '/healthz'",
-}
 # Stand-ins for required sections that failed their shape checks, so that the rest
 # can still be cross-checked; errors found inside them are never shown.
 PLACEHOLDERS: dict[str, Any] = {
