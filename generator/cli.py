@@ -18,7 +18,8 @@ from rich.table import Table
 
 from dspy_forge import __version__
 from dspy_forge.render.cleanup import removed_on_failure
-from dspy_forge.render.generate import RenderError, generate
+from dspy_forge.render.generate import generate
+from dspy_forge.render.template import RenderError
 from dspy_forge.render.update import Plan, find_project, preview, update_project
 from dspy_forge.spec.errors import SpecInvalid
 from dspy_forge.spec.loader import LoadedSpec, load_spec

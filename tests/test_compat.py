@@ -20,7 +20,7 @@ import copier
 import pytest
 import yaml
 
-from dspy_forge.render.generate import template_source, template_workspace
+from dspy_forge.render.template import template_source, template_workspace
 
 from .projects import run_project_tests
 

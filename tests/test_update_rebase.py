@@ -20,7 +20,7 @@ import yaml
 from typer.testing import CliRunner
 
 from dspy_forge.cli import app
-from dspy_forge.render.generate import TemplateSource
+from dspy_forge.render.template import TemplateSource
 from tests.conftest import ROOT
 from tests.projects import run_project_tests
 from tests.update_helpers import (

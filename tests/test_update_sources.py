@@ -13,13 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dspy_forge import __version__, render
-from dspy_forge.render.generate import (
-    TEMPLATE_REPOSITORY,
-    TemplateSource,
-    generate,
-    template_source,
-)
+from dspy_forge import __version__
+from dspy_forge.render import template
+from dspy_forge.render.generate import generate
+from dspy_forge.render.template import TEMPLATE_REPOSITORY, TemplateSource, template_source
 from dspy_forge.render.update import UpdateRefused, update_project
 from dspy_forge.spec.loader import load_spec_text
 from tests.projects import run_project_tests
@@ -57,7 +54,7 @@ def test_an_installed_copy_records_the_public_repository_at_its_version_tag(
 ) -> None:
     installed = wheel_copy(template_repository(tmp_path), tmp_path / "site-packages" / "_template")
     monkeypatch.delenv("DSPY_FORGE_TEMPLATE", raising=False)
-    monkeypatch.setattr(render, "template_root", lambda: installed)
+    monkeypatch.setattr(template, "template_root", lambda: installed)
     source = template_source()
     assert source == TemplateSource(
         str(installed), f"v{__version__}", TEMPLATE_REPOSITORY, packaged=True

@@ -14,7 +14,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from dspy_forge.render.generate import TemplateSource, generate
+from dspy_forge.render.generate import generate
+from dspy_forge.render.template import TemplateSource
 from dspy_forge.spec.loader import load_spec_text
 from tests.conftest import ROOT
 

@@ -15,6 +15,7 @@ import keyword
 import re
 import sys
 
+from dspy_forge.render.template import template_root
 from dspy_forge.spec.contract import snake_case
 
 # The distributions a generated project requires, when its template cannot be read
@@ -187,10 +188,6 @@ def project_requirements() -> list[tuple[str, frozenset[str]]]:
     Read from the template's pyproject.toml, so that a dependency added there is
     followed; with PROJECT_REQUIREMENTS, in case the template cannot be read.
     """
-    from dspy_forge.render.generate import (
-        template_root,  # not at the top: render imports the loader
-    )
-
     found = [(name, frozenset[str]()) for name in PROJECT_REQUIREMENTS]
     try:
         text = (template_root() / "templates" / "pyproject.toml.jinja").read_text("utf-8")
