@@ -16,11 +16,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+import dspy_forge
 from dspy_forge import __version__
-from dspy_forge.render.cleanup import removed_on_failure
-from dspy_forge.render.generate import generate
 from dspy_forge.render.template import RenderError
-from dspy_forge.render.update import Plan, find_project, preview, update_project
+from dspy_forge.render.update import Plan, preview
 from dspy_forge.spec.errors import SpecInvalid
 from dspy_forge.spec.loader import LoadedSpec, load_spec
 from dspy_forge.spec.migrations import SpecMigrated
@@ -133,12 +132,10 @@ def generate_command(
         if dry_run:
             _show_plan(preview(loaded, out_dir, rebase=rebase), dry_run=True)
             return
-        if find_project(out_dir) is not None:
-            # Written only once Copier's merge succeeded, on a copy (render.update, note 1).
-            _show_plan(update_project(loaded, out_dir, rebase=rebase), dry_run=False)
+        result = dspy_forge.generate(loaded, out_dir, rebase=rebase)
+        if isinstance(result, Plan):
+            _show_plan(result, dry_run=False)
             return
-        with removed_on_failure(out_dir):
-            generate(loaded, out_dir)
     except (RenderError, OSError) as exc:
         lines = "\n".join(shown(line) for line in str(exc).split("\n"))  # ruff's, line by line
         err.print(f"[bold red]error:[/] {lines}", highlight=False)

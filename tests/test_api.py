@@ -1,0 +1,37 @@
+"""The public API the CLI is a shell over: ``dspy_forge.load_spec`` and ``dspy_forge.generate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import dspy_forge
+from dspy_forge.render.update import UpdateRefused
+from dspy_forge.spec.errors import SpecInvalid
+
+SPECS = Path(__file__).resolve().parent.parent / "specs"
+
+
+def test_load_spec_then_generate_makes_a_project(tmp_path: Path) -> None:
+    spec = dspy_forge.load_spec(SPECS / "qa.yaml")
+    out = dspy_forge.generate(spec, tmp_path / "qa")
+    assert out == tmp_path / "qa"
+    assert (out / "src" / "qa_service" / "programs.py").is_file()
+
+
+def test_generate_on_a_generated_project_updates_it_and_refuses_one_outside_git(
+    tmp_path: Path,
+) -> None:
+    spec = dspy_forge.load_spec(SPECS / "qa.yaml")
+    out = dspy_forge.generate(spec, tmp_path / "qa")
+    with pytest.raises(UpdateRefused, match="git"):
+        dspy_forge.generate(spec, out)
+
+
+def test_load_spec_reports_every_problem(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("version: 1\nservice: {name: Bad Name}\nlm: {}\nprograms: {}\n")
+    with pytest.raises(SpecInvalid) as raised:
+        dspy_forge.load_spec(broken)
+    assert len(raised.value.errors) >= 2
