@@ -1,68 +1,37 @@
-"""Caps on the request body, enforced while it is read, before any handler runs."""
+"""The numbers every run is held to, and what a client is told past each of them.
 
-import asyncio
+The numbers come from the settings (``Settings.run_limits``); each failure is
+the answer to a request, or the last event of a stream, past one of them.
+"""
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+import logging
+from dataclasses import dataclass
 
 from .errors import Failure
-from .http import error_response
-
-TOO_LARGE = "payload_too_large"
-BODY_TIMEOUT = Failure(408, "request_timeout", "The request body did not arrive in time.")
 
 
-class BodySizeLimit:
-    """Answer 413 to a body over ``max_bytes``, 408 to one that takes over ``timeout`` seconds.
+@dataclass(frozen=True)
+class RunLimits:
+    """How long and how many runs may go on, and how streams are paced."""
 
-    The body is read here in full (it is JSON, parsed whole by the handler anyway)
-    and replayed to the app, so a chunked body with no Content-Length is refused
-    with 413 too, instead of failing later inside the handler's body parser; and
-    a client that announces 100 bytes and sends 11 cannot hold a connection open.
-    """
+    max_concurrent: int = 100
+    max_per_caller: int | None = None  # runs at once per API key (or address); None: no cap
+    deadline: float | None = 300.0  # seconds for a whole run
+    idle_timeout: float | None = 60.0  # seconds between two events of a run
+    stream_buffer: int = 64  # events held for a slow client
+    reader_timeout: float = 30.0  # seconds a run waits for a client behind by stream_buffer
+    keepalive: float = 15.0  # seconds of silence before a ": ping" comment
+    shutdown_grace: float = 10.0  # seconds open streams get to finish on shutdown
+    max_input_chars: int = 100_000  # per input field, as text or JSON
+    batch_parallelism: int = 4  # items of one batch run at once
+    batch_max_items: int = 100  # items in one batch request
 
-    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-        self.timeout = timeout
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await self._refuse(scope, receive, send)
-            return
-        body: list[bytes] = []
-        received = 0
-        try:
-            async with asyncio.timeout(self.timeout):
-                while True:
-                    message = await receive()
-                    if message["type"] != "http.request":  # the client left while sending
-                        return
-                    chunk = message.get("body", b"")
-                    received += len(chunk)
-                    if received > self.max_bytes:
-                        await self._refuse(scope, receive, send)
-                        return
-                    body.append(chunk)
-                    if not message.get("more_body", False):
-                        break
-        except TimeoutError:
-            await error_response(BODY_TIMEOUT, {"Connection": "close"})(scope, receive, send)
-            return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": b"".join(body), "more_body": False}
-            return await receive()  # after the body: wait for the client to disconnect
-
-        await self.app(scope, replay, send)
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        failure = Failure(413, TOO_LARGE, f"The request body is over {self.max_bytes} bytes.")
-        await error_response(failure)(scope, receive, send)
+OVERLOADED = Failure(503, "overloaded", "Too many requests in progress; retry shortly.", 1.0)
+CALLER_BUSY = Failure(
+    429, "too_many_runs", "This caller has too many runs in progress; retry shortly.", 1.0
+)
+TIMED_OUT = Failure(504, "timeout", "The program did not finish in time.")
+SLOW_READER = Failure(
+    503, "slow_reader", "The client read too slowly; the run was stopped.", 1.0, logging.WARNING
+)

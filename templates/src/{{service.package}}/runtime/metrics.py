@@ -110,6 +110,12 @@ class LMCallMetrics(BaseCallback):
             self._metrics.lm_errors.labels(self._program, model, code).inc()
 
 
+def run_context(metrics: Metrics, program: str) -> Any:
+    """DSPy settings of one run of ``program``: its LM call metrics and usage tracking."""
+    callback = LMCallMetrics(metrics, program)
+    return dspy.context(callbacks=[*dspy.settings.callbacks, callback], track_usage=True)
+
+
 @functools.cache
 def _price_list() -> dict[str, Any]:
     """LiteLLM's bundled price list, read as a file: importing LiteLLM takes seconds."""

@@ -83,7 +83,7 @@ class ServedProgram:
         streamed: dict[tuple[str, str], str] = {}  # per field: the text sent so far
         held: dict[tuple[str, str], str] = {}  # per field: half a surrogate pair (text.py)
         ended: set[tuple[str, str]] = set()
-        # Iterate to the end, and close in this task if our reader stops early (note 1 of sse.py).
+        # Iterate to the end, and close in this task if our reader stops early (note 1 of run.py).
         async with contextlib.aclosing(run(**inputs)) as items:
             async for item in items:
                 if isinstance(item, StreamResponse):
