@@ -42,21 +42,17 @@ Notes:
 
 from __future__ import annotations
 
-import ast
 import shlex
-import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import copier
 import yaml
 from copier.errors import CopierError
-from jinja2.sandbox import SandboxedEnvironment
-from pathspec import PathSpec
 
 from dspy_forge.render.generate import copy_states, format_python, generate, out_kind
 from dspy_forge.render.template import (
@@ -70,8 +66,17 @@ from dspy_forge.render.template import (
     template_source,
     template_workspace,
 )
+from dspy_forge.render.user_files import check_tools, keep_user_files
 from dspy_forge.render.view import render_data
-from dspy_forge.service.model import ServiceModel, ToolModel
+from dspy_forge.render.work_copy import (
+    STATUS,
+    apply,
+    changed_names,
+    conflicted_files,
+    work_copy,
+    work_diff,
+)
+from dspy_forge.service.model import ServiceModel
 from dspy_forge.spec.loader import LoadedSpec
 
 CONFLICT_MARKERS = ("<<<<<<< before updating", ">>>>>>> after updating")
@@ -214,7 +219,7 @@ def update_project(
     if project is None:
         raise UpdateRefused(f"{out} holds no generated project to update")
     with _planned_update(loaded, project, source, rebase=rebase) as (plan, work):
-        _apply(plan, work)
+        apply(plan, work)
         return plan
 
 
@@ -224,7 +229,7 @@ def _preview_fresh(loaded: LoadedSpec, out: Path, source: TemplateSource | None)
         git("init", "-q", cwd=work)
         git("add", "-A", "--force", cwd=work)
         names = git("diff", "--cached", "--name-only", "-z", cwd=work).stdout.split("\0")
-        diff = _diff(work, "--cached")
+        diff = work_diff(work, "--cached")
     changes = tuple(Change("added", name) for name in names if name)
     return Plan(out, True, None, None, changes, diff)
 
@@ -247,7 +252,7 @@ def _planned_update(
         template_workspace(source) as workspace,
     ):
         work = Path(tmp) / "project"
-        before = _work_copy(project.root, work)
+        before = work_copy(project.root, work)
         found = _find_old_version(workspace, project, rebase=rebase, retry=_retry(loaded, project))
         record_source(work, str(workspace.path))
         rebased: list[str] = []
@@ -266,20 +271,20 @@ def _planned_update(
             )
         git("commit", "-q", "--no-verify", "-am", "point at the template workspace", cwd=work)
         _run_copier_update(work, model, workspace)
-        conflicts = _conflicts(work)
-        notices = rebased + _keep_user_files(work, before, workspace, project.package)
+        conflicts = conflicted_files(work)
+        notices = rebased + keep_user_files(work, before, workspace, project.package)
         record_source(work, source.record)
         copy_states(loaded, work)
         git("add", "-A", "--force", cwd=work)
-        added = _names(work, before, "A")
+        added = changed_names(work, before, "A")
         format_python(work, [n for n in added if n.endswith(".py") and n not in conflicts])
-        notices += _check_tools(work, model)
+        notices += check_tools(work, model)
         git("add", "-A", "--force", cwd=work)
         status = git(
             "diff", "--cached", "--no-renames", "--name-status", "-z", before, cwd=work
         ).stdout.split("\0")
         changes = tuple(
-            Change(_STATUS[code[0]], name)
+            Change(STATUS[code[0]], name)
             for code, name in zip(status[::2], status[1::2], strict=False)
             if name
         )
@@ -290,29 +295,11 @@ def _planned_update(
             project.commit,
             str(new_answers.get("_commit")),
             changes,
-            _diff(work, "--cached", before),
+            work_diff(work, "--cached", before),
             tuple(conflicts),
             tuple(notices),
         )
         yield plan, work
-
-
-_STATUS = {"A": "added", "M": "modified", "D": "deleted", "T": "modified"}
-
-
-def _work_copy(root: Path, work: Path) -> str:
-    """Copy the project's committed files into a new repository at ``work`` (note 1)."""
-    listed = git("ls-files", "-z", "--cached", "--", ".", cwd=root).stdout.split("\0")
-    work.mkdir(parents=True)
-    for name in filter(None, listed):
-        origin = root / name
-        if origin.is_file() or origin.is_symlink():
-            (work / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(origin, work / name, follow_symlinks=False)
-    git("init", "-q", cwd=work)
-    git("add", "-A", "--force", cwd=work)
-    git("commit", "-q", "--no-verify", "-m", "the project as committed", cwd=work)
-    return git("rev-parse", "HEAD", cwd=work).stdout.strip()
 
 
 def _retry(loaded: LoadedSpec, project: Project) -> str:
@@ -396,112 +383,3 @@ def _run_copier_update(work: Path, model: ServiceModel, workspace: Workspace) ->
         raise RenderError(
             f"Copier could not update the project ({type(exc).__name__}): {exc}"
         ) from exc
-
-
-def _conflicts(work: Path) -> list[str]:
-    unmerged = git("ls-files", "-u", "-z", cwd=work).stdout.split("\0")
-    names = {entry.split("\t", 1)[1] for entry in unmerged if "\t" in entry}
-    for path in work.rglob("*.rej"):
-        names.add(path.relative_to(work).as_posix())
-    return sorted(names)
-
-
-def _user_owned(workspace: Workspace, package: str) -> PathSpec:
-    """The ``_skip_if_exists`` patterns of the new template, for this project's package."""
-    config = yaml.safe_load((workspace.path / "copier.yml").read_text(encoding="utf-8"))
-    patterns = config.get("_skip_if_exists", []) if isinstance(config, dict) else []
-    env = SandboxedEnvironment()
-    rendered = [env.from_string(p).render(service={"package": package}) for p in patterns]
-    try:
-        return PathSpec.from_lines("gitignore", rendered)  # the syntax Copier uses
-    except LookupError:  # pathspec < 1.0 knows it as gitwildmatch
-        return PathSpec.from_lines("gitwildmatch", rendered)
-
-
-def _keep_user_files(work: Path, before: str, workspace: Workspace, package: str) -> list[str]:
-    """Put back the user's own files that Copier deleted (note 2); say so."""
-    git("add", "-A", "--force", cwd=work)
-    owned = _user_owned(workspace, package)
-    notices = []
-    for name in _names(work, before, "D", renames=True):
-        if owned.match_file(name):
-            git("checkout", before, "--", name, cwd=work)
-            notices.append(
-                f"kept {name}: your file, which the new spec or template no longer uses; "
-                "delete it yourself if you do not need it"
-            )
-    return notices
-
-
-def _names(work: Path, before: str, kind: str, *, renames: bool = False) -> list[str]:
-    args = ["diff", "--cached", "--name-only", "-z", f"--diff-filter={kind}"]
-    args.append("-M" if renames else "--no-renames")
-    return [n for n in git(*args, before, cwd=work).stdout.split("\0") if n]
-
-
-def _check_tools(work: Path, model: ServiceModel) -> list[str]:
-    """Say which tool implementations no longer match the spec (they are never rewritten)."""
-    notices = []
-    for tool in model.tools:
-        relative = PurePosixPath("src", model.package, *tool.module.split(".")).with_suffix(".py")
-        path = work / relative
-        if not path.is_file():
-            continue
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-        except (SyntaxError, UnicodeDecodeError):
-            notices.append(f"{relative} is not valid Python; programs.py imports {tool.function}")
-            continue
-        functions = {
-            node.name: node
-            for node in tree.body
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-        }
-        wanted = _signature(tool)
-        found = functions.get(tool.function)
-        if found is None:
-            notices.append(
-                f"{relative} has no {tool.function}, which programs.py imports: add\n    {wanted}"
-            )
-            continue
-        names = [arg.arg for arg in (*found.args.posonlyargs, *found.args.args)]
-        names += [arg.arg for arg in found.args.kwonlyargs]
-        if names != [arg.name for arg in tool.args]:
-            notices.append(
-                f"{relative}: {tool.function}({', '.join(names)}) differs from the spec; "
-                f"the LM is told the spec's arguments:\n    {wanted}"
-            )
-    return notices
-
-
-def _signature(tool: ToolModel) -> str:
-    args = ", ".join(f"{arg.name}: {arg.type.annotation}" for arg in tool.args)
-    return f"async def {tool.function}({args}) -> {tool.returns.annotation}: ..."
-
-
-def _diff(work: Path, *args: str) -> str:
-    return git(
-        "-c", "core.quotePath=false", "diff", "--no-color", "--no-ext-diff", "--no-renames",
-        *args, cwd=work,
-    ).stdout  # fmt: skip
-
-
-def _apply(plan: Plan, work: Path) -> None:
-    """Write the work copy's changes into the project (note 1)."""
-    for change in plan.changes:
-        target = plan.project / change.path
-        if change.status == "deleted":
-            if target.is_file() or target.is_symlink():
-                target.unlink()
-            _prune(target.parent, plan.project)
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.is_symlink() or (target.exists() and not target.is_dir()):
-            target.unlink()
-        shutil.copy2(work / change.path, target, follow_symlinks=False)
-
-
-def _prune(folder: Path, root: Path) -> None:
-    while folder != root and folder.is_relative_to(root) and not any(folder.iterdir()):
-        folder.rmdir()
-        folder = folder.parent

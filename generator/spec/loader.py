@@ -9,22 +9,21 @@ missing tool in another.
 
 from __future__ import annotations
 
-import re
 import typing
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from dspy_forge.service.build import build_model
 from dspy_forge.service.model import ServiceModel
-from dspy_forge.spec.contract import PATTERNS, Spec
+from dspy_forge.spec.contract import Spec
 from dspy_forge.spec.errors import Location, SpecError, SpecInvalid
 from dspy_forge.spec.errors import Path as KeyPath
-from dspy_forge.spec.hints import closest, suggest
 from dspy_forge.spec.migrations import migrate_spec_data
-from dspy_forge.spec.yamldoc import MAX_BYTES, parse_yaml, shown
+from dspy_forge.spec.shape_errors import Broken, shape_error
+from dspy_forge.spec.yamldoc import MAX_BYTES, parse_yaml
 
 # Stand-ins for required sections that failed their shape checks, so that the rest
 # can still be cross-checked; errors found inside them are never shown.
@@ -45,101 +44,14 @@ class LoadedSpec:
     path: Path | None
 
 
-def _data_path(loc: tuple[Any, ...], data: Any) -> KeyPath:
-    """Keep the parts of a pydantic error location that name keys in the data."""
-    path: list[str | int] = []
-    current = data
-    for part in loc:
-        if (isinstance(current, dict) and part in current) or (
-            isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
-        ):
-            current = current[part]
-        else:
-            continue  # a union branch or validator name, not a key
-        path.append(part)
-    return tuple(path)
-
-
-def _model_at(path: KeyPath) -> type[BaseModel] | None:
-    """The spec model that validates the mapping at ``path``, for did-you-mean hints."""
-    model: Any = Spec
-    for part in path:
-        found = model.model_fields.get(part) if isinstance(model, type) else None
-        if found is not None:
-            annotation = found.annotation
-        elif isinstance(model, tuple) and model[0] == "map":
-            annotation = model[1]
-        else:
-            return None
-        model = _unwrap(annotation)
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
-
-
-def _unwrap(annotation: Any) -> Any:
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin is dict:
-        return ("map", args[1])
-    if origin is list:
-        return ("map", args[0])
-    if args and origin is not typing.Literal:
-        models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
-        return models[0] if models else annotation
-    return annotation
-
-
-@dataclass(frozen=True)
-class _Broken:
-    """A value that failed its shape check; an unknown key can be dropped on its own."""
-
-    path: KeyPath
-    unknown_key: bool = False
-
-
-def _shape_error(item: Any, data: Any) -> tuple[SpecError, _Broken]:
-    """A pydantic error as a spec error, and the value it makes unusable."""
-    path = _data_path(item["loc"], data)
-    kind = item["type"]
-    found = item.get("input")
-    if kind == "missing":
-        path = _data_path(item["loc"][:-1], data)
-        key = item["loc"][-1]
-        parent = _model_at(path)
-        declared = parent.model_fields.get(str(key)) if parent else None
-        meaning = (declared.description or "").split(";")[0].rstrip(".") if declared else ""
-        message = f"missing required key {key!r}" + (f": {meaning}" if meaning else "")
-        return SpecError(path, message), _Broken((*path, key))
-    if kind == "extra_forbidden":
-        key = str(path[-1]) if path else ""
-        parent = _model_at(path[:-1])
-        known = list(parent.model_fields) if parent else []
-        return SpecError(path, f"unknown key {key!r}" + suggest(key, known)), _Broken(path, True)
-    elif kind == "string_pattern_mismatch":
-        pattern = item["ctx"]["pattern"]
-        expected = PATTERNS.get(pattern, f"text matching {pattern}")
-        message = f"expected {expected}, found {shown(found)}"
-    elif kind == "string_too_long":
-        length = f"{len(found):,} characters" if isinstance(found, str) else "text too long"
-        message = f"at most {item['ctx']['max_length']:,} characters here, found {length}"
-    elif kind == "literal_error":
-        choices = re.findall(r"'((?:[^'\\]|\\.)*)'", item["ctx"]["expected"])
-        message = f"expected one of {item['ctx']['expected']}, found {shown(found)}"
-        guess = closest(found, choices) if isinstance(found, str) else None
-        if guess is not None:
-            message += f"; did you mean {guess!r}?"
-    else:
-        message = f"{item['msg']}, found {shown(found)}" if "input" in item else item["msg"]
-    return SpecError(path, message), _Broken(path)
-
-
 def _check_shape(
     data: dict[str, Any], notes: dict[KeyPath, str]
-) -> tuple[Spec | None, list[SpecError], list[_Broken]]:
+) -> tuple[Spec | None, list[SpecError], list[Broken]]:
     """Pydantic's errors as spec errors; an unknown key gets the reader's note, if any."""
     try:
         return Spec.model_validate(data), [], []
     except ValidationError as exc:
-        pairs = [_shape_error(item, data) for item in exc.errors(include_url=False)]
+        pairs = [shape_error(item, data) for item in exc.errors(include_url=False)]
         errors = [
             replace(error, message=error.message + notes[error.path])
             if broken.unknown_key and error.path in notes
@@ -150,7 +62,7 @@ def _check_shape(
 
 
 def _salvage(
-    data: dict[str, Any], broken: list[_Broken]
+    data: dict[str, Any], broken: list[Broken]
 ) -> tuple[Spec, dict[str, frozenset[str]], frozenset[str]] | None:
     """The parts of a document that passed the shape checks, as a spec to cross-check.
 
@@ -195,7 +107,7 @@ def _salvage(
         try:
             spec = Spec.model_validate({**pruned, "programs": programs})
         except ValidationError as exc:
-            broken = [_shape_error(item, pruned)[1] for item in exc.errors(include_url=False)]
+            broken = [shape_error(item, pruned)[1] for item in exc.errors(include_url=False)]
             continue
         if programs is _ONE_PROGRAM:
             spec = spec.model_copy(update={"programs": {}})
@@ -250,7 +162,7 @@ def _check(
     if spec is not None and not broken:
         model, cross_errors = build_model(spec, base_dir)
         errors += cross_errors
-    elif (salvaged := _salvage(data, [*map(_Broken, broken), *shape_broken])) is not None:
+    elif (salvaged := _salvage(data, [*map(Broken, broken), *shape_broken])) is not None:
         partial, unchecked, replaced = salvaged
         _, cross_errors = build_model(partial, base_dir, unchecked=unchecked)
         errors += [e for e in cross_errors if not (e.path and e.path[0] in replaced)]

@@ -16,7 +16,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
+
+from dspy_forge.dev.fakelm.fields import (
+    FieldKind,
+    OutputSpec,
+    output_spec,
+)
 
 __all__ = [
     "FieldKind",
@@ -29,7 +35,6 @@ __all__ = [
     "parse_shape",
 ]
 
-FieldKind = Literal["str", "int", "float", "bool", "choice", "json"]
 """How a value is produced and written: prose, a number, a boolean, one of fixed choices, JSON."""
 
 _INPUTS_HEADING = "Your input fields are:\n"
@@ -46,39 +51,6 @@ _TOOL_LINE = re.compile(r"^\s*\(\d+\) (.+)$", re.MULTILINE)
 _TOOL_ARGS = " It takes arguments "
 _TRAILER_FIELD = re.compile(r"`(?:\[\[ ## )?(\w+)(?: ## \]\])?`")
 _TRAJECTORY_STEP = re.compile(r"\[\[ ## tool_name_(\d+) ## \]\]")
-
-# Pydantic constraints as DSPy prints them (dspy.signatures.field.PYDANTIC_CONSTRAINT_MAP),
-# mapped to the JSON-schema keywords the responder honours.
-_CONSTRAINTS = {
-    "greater than or equal to: ": "minimum",
-    "greater than: ": "exclusiveMinimum",
-    "less than or equal to: ": "maximum",
-    "less than: ": "exclusiveMaximum",
-    "minimum length: ": "minLength",
-    "maximum length: ": "maxLength",
-    "a multiple of the given number: ": "multipleOf",
-}
-_SCALARS: dict[str, tuple[FieldKind, str]] = {
-    "str": ("str", "string"),
-    "int": ("int", "integer"),
-    "float": ("float", "number"),
-    "bool": ("bool", "boolean"),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class OutputSpec:
-    """One output field: its name, DSPy's name for its type, and what a valid value is.
-
-    ``schema`` is the field's JSON schema when DSPy gave one (structured types), or a scalar
-    schema carrying the field's constraints (``minimum``, ``maxLength``...) otherwise.
-    """
-
-    name: str
-    type_name: str
-    kind: FieldKind
-    choices: tuple[Any, ...] = ()
-    schema: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +165,7 @@ def parse_shape(system: str) -> PromptShape:
 
     notes = _notes(system, structure_at)
     outputs = tuple(
-        _output_spec(name, type_name, constraints, notes.get(name))
+        output_spec(name, type_name, constraints, notes.get(name))
         for name, type_name, constraints in _field_entries(
             system[outputs_at + len(_OUTPUTS_HEADING) : structure_at]
         )
@@ -270,66 +242,6 @@ def _notes(system: str, structure_at: int) -> dict[str, str]:
     return notes
 
 
-def _output_spec(name: str, type_name: str, constraints: str, note: str | None) -> OutputSpec:
-    """Decide how to produce a valid value for one output field."""
-    limits = _constraints(constraints)
-    if note and note.startswith("must adhere to the JSON schema: "):
-        try:
-            schema = json.loads(note[len("must adhere to the JSON schema: ") :])
-        except ValueError:
-            schema = {}
-        if isinstance(schema, dict):
-            schema = _with_constraints(schema, limits)
-            return OutputSpec(name, type_name, "json", schema=schema)
-    if type_name.startswith("Literal[") and type_name.endswith("]"):
-        choices = _literal_choices(type_name[len("Literal[") : -1])
-        if choices:
-            return OutputSpec(name, type_name, "choice", choices=choices)
-    if note and " one of: " in note:
-        return OutputSpec(
-            name, type_name, "choice", choices=tuple(note.split(" one of: ", 1)[1].split("; "))
-        )
-    # Anything else without a schema (str, Reasoning, custom text types) is answered as prose.
-    kind, json_type = _SCALARS.get(type_name, _SCALARS["str"])
-    if note == "must be True or False":
-        kind, json_type = _SCALARS["bool"]
-    return OutputSpec(name, type_name, kind, schema={"type": json_type, **limits})
-
-
-def _constraints(text: str) -> dict[str, Any]:
-    """Pydantic constraints printed by DSPy (``greater than: 0, ...``) as JSON-schema keywords."""
-    limits: dict[str, Any] = {}
-    for part in text.split(", ") if text else ():
-        for prefix, keyword in _CONSTRAINTS.items():
-            if part.startswith(prefix):
-                try:
-                    value = ast.literal_eval(part[len(prefix) :].strip())
-                except (ValueError, SyntaxError):
-                    continue
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    limits[keyword] = value
-    return limits
-
-
-def _with_constraints(schema: dict[str, Any], limits: dict[str, Any]) -> dict[str, Any]:
-    """Fold field-level constraints into a structured schema (lengths mean items for arrays)."""
-    if not limits:
-        return schema
-    if schema.get("type") == "array":
-        renamed = {"minLength": "minItems", "maxLength": "maxItems"}
-        limits = {renamed.get(key, key): value for key, value in limits.items()}
-    return {**schema, **limits}
-
-
-def _literal_choices(inner: str) -> tuple[Any, ...]:
-    """The members of ``Literal[...]`` as DSPy prints it (``'a', "it's", 3, True``)."""
-    try:
-        value = ast.literal_eval(f"({inner},)")
-    except (ValueError, SyntaxError):
-        return ()
-    return tuple(value) if isinstance(value, tuple) else ()
-
-
 def _tools(system: str, names: tuple[str, ...]) -> tuple[ToolSpec, ...]:
     """The tools ReAct lists as ``(n) name, whose description is ... It takes arguments {...}.``"""
     by_length = sorted(names, key=len, reverse=True)
@@ -403,5 +315,5 @@ def _outputs_from_trailer(user: str) -> tuple[OutputSpec, ...]:
         if trailer.startswith(_PY_TYPE_PREFIX, match.end()):
             start = match.end() + len(_PY_TYPE_PREFIX)
             type_name = trailer[start : _closing_paren(trailer, start)]
-        specs.append(_output_spec(name, type_name, "", None))
+        specs.append(output_spec(name, type_name, "", None))
     return tuple(specs)

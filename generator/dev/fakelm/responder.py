@@ -18,7 +18,8 @@ from typing import Any
 
 import orjson
 
-from dspy_forge.dev.fakelm.prompt import OutputSpec, ParsedPrompt, ToolSpec
+from dspy_forge.dev.fakelm.fields import OutputSpec
+from dspy_forge.dev.fakelm.prompt import ParsedPrompt, ToolSpec
 from dspy_forge.dev.fakelm.scenario import DEFAULT_REACT_STEPS, DEFAULT_WORDS
 
 __all__ = ["compose_reply", "field_values", "format_chat_reply", "sentence", "value_for_schema"]

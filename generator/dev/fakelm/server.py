@@ -17,7 +17,6 @@ import itertools
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,13 +26,26 @@ from dspy_forge.dev.fakelm.prompt import message_text, parse_messages
 from dspy_forge.dev.fakelm.responder import compose_reply
 from dspy_forge.dev.fakelm.scenario import Scenario, ScenarioError, parse_scenario
 from dspy_forge.dev.fakelm.stats import Stats
+from dspy_forge.dev.fakelm.wire import (
+    CONTEXT_WINDOW_ERROR,
+    ERRORS,
+    JSON_HEADERS,
+    SSE_HEADERS,
+    Receive,
+    Reply,
+    Scope,
+    Send,
+    closing_frames,
+    content_frame_parts,
+    read_body,
+    send_error,
+    send_json,
+    send_not_found,
+    usage,
+)
 
 __all__ = ["ABORT_LOG_FILTER", "DEFAULT_SCENARIO_KEY", "FakeLMApp", "create_app", "split_tokens"]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 DEFAULT_SCENARIO_KEY = "default"
 RECEIVED_KEPT = 200  # chat requests kept for GET /_fake/requests
@@ -42,44 +54,6 @@ RECEIVED_KEPT = 200  # chat requests kept for GET /_fake/requests
 _TOKEN = re.compile(r"\s*\S+|\s+")
 _SENTENCE_END = re.compile(r"\s*[a-z]+\.")  # the last word of a generated sentence
 _EMOJI_HALVES = (b"\\ud83d", b"\\ude42")  # U+1F642 as JSON escapes of its surrogate pair
-_JSON_HEADERS = [(b"content-type", b"application/json")]
-_SSE_HEADERS = [
-    (b"content-type", b"text/event-stream; charset=utf-8"),
-    (b"cache-control", b"no-cache"),
-    (b"x-accel-buffering", b"no"),
-]
-_DONE = b"data: [DONE]\n\n"
-_ERRORS: dict[int, tuple[str, str, str | None]] = {
-    400: ("Invalid request (injected by the fake LM).", "invalid_request_error", None),
-    401: (
-        "Incorrect API key provided: fake. You can find your API key at "
-        "https://platform.openai.com/account/api-keys.",
-        "invalid_request_error",
-        "invalid_api_key",
-    ),
-    403: ("You are not allowed to access this model.", "permission_denied", None),
-    404: (
-        "The model `fake-model` does not exist or you do not have access to it.",
-        "invalid_request_error",
-        "model_not_found",
-    ),
-    429: (
-        "Rate limit reached for fake-model in organization org-fake on requests per min "
-        "(RPM): Limit 1, Used 1, Requested 1. Please try again in 1s.",
-        "requests",
-        "rate_limit_exceeded",
-    ),
-    500: (
-        "The server had an error while processing your request. Sorry about that!",
-        "server_error",
-        None,
-    ),
-    503: ("The engine is currently overloaded, please try again later.", "server_error", None),
-}
-_CONTEXT_WINDOW_ERROR = (
-    "This model's maximum context length is 8192 tokens. However, your messages resulted in "
-    "9001 tokens. Please reduce the length of the messages."
-)
 
 
 def split_tokens(text: str) -> list[str]:
@@ -114,19 +88,6 @@ class _Connection:
 
     finished: bool = False
     client_gone: bool = False
-
-
-@dataclass(slots=True)
-class _Reply:
-    """One choice of a completion, ready to send: its token pieces, ids and usage inputs."""
-
-    id: str
-    created: int
-    model: str
-    pieces: list[str]
-    finish_reason: str
-    prompt_tokens: int
-    include_usage: bool
 
 
 class FakeLMApp:
@@ -165,7 +126,7 @@ class FakeLMApp:
         try:
             scenario = parse_scenario(scenario_text or None)
         except ScenarioError as error:
-            await _error(send, 400, str(error), "invalid_request_error", "unknown_scenario")
+            await send_error(send, 400, str(error), "invalid_request_error", "unknown_scenario")
             return
         route = path.removeprefix("/v1")
         if route == "/chat/completions" and method == "POST":
@@ -173,34 +134,34 @@ class FakeLMApp:
         elif route == "/models" and method == "GET":
             await self._models(send, scenario, key)
         else:
-            await _not_found(send, method, path)
+            await send_not_found(send, method, path)
 
     async def _control(self, path: str, method: str, send: Send) -> None:
         if path == "/_fake/stats" and method == "GET":
-            await _json(send, 200, self.stats.snapshot())
+            await send_json(send, 200, self.stats.snapshot())
         elif path == "/_fake/requests" and method == "GET":
-            await _json(send, 200, list(self.received))
+            await send_json(send, 200, list(self.received))
         elif path == "/_fake/reset" and method == "POST":
             self.stats.reset()
             self.received.clear()
-            await _json(send, 200, self.stats.snapshot())
+            await send_json(send, 200, self.stats.snapshot())
         else:
-            await _not_found(send, method, path)
+            await send_not_found(send, method, path)
 
     async def _models(self, send: Send, scenario: Scenario, key: str) -> None:
         if await self._injected_error(send, scenario, key):
             return
         model = {"id": "fake-model", "object": "model", "created": 0, "owned_by": "dspy-forge"}
-        await _json(send, 200, {"object": "list", "data": [model]})
+        await send_json(send, 200, {"object": "list", "data": [model]})
 
     async def _injected_error(self, send: Send, scenario: Scenario, key: str) -> bool:
         """Answer with the scenario's HTTP error, if it has one."""
         if scenario.context_window:
             self.stats.bump(key, "errors")
-            await _error(
+            await send_error(
                 send,
                 400,
-                _CONTEXT_WINDOW_ERROR,
+                CONTEXT_WINDOW_ERROR,
                 "invalid_request_error",
                 "context_length_exceeded",
                 param="messages",
@@ -209,7 +170,7 @@ class FakeLMApp:
         if scenario.http_status is not None:
             self.stats.bump(key, "errors")
             status = scenario.http_status
-            message, kind, code = _ERRORS.get(
+            message, kind, code = ERRORS.get(
                 status,
                 (
                     f"Injected HTTP {status} from the fake LM.",
@@ -218,12 +179,12 @@ class FakeLMApp:
                 ),
             )
             retry = [(b"retry-after", b"1")] if status in (429, 503) else []
-            await _error(send, status, message, kind, code, headers=retry)
+            await send_error(send, status, message, kind, code, headers=retry)
             return True
         return False
 
     async def _chat(self, receive: Receive, send: Send, scenario: Scenario, key: str) -> None:
-        body = await _read_body(receive)
+        body = await read_body(receive)
         self.stats.bump(key, "requests")
         if await self._injected_error(send, scenario, key):
             return
@@ -233,7 +194,7 @@ class FakeLMApp:
             if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
                 raise TypeError("messages must be a list of objects")
         except (orjson.JSONDecodeError, KeyError, TypeError) as error:
-            await _error(
+            await send_error(
                 send,
                 400,
                 f"Invalid chat completion request: {error}",
@@ -263,13 +224,13 @@ class FakeLMApp:
             connection.finished = True
             watcher.cancel()
 
-    async def _stream(self, send: Send, scenario: Scenario, key: str, reply: _Reply) -> None:
+    async def _stream(self, send: Send, scenario: Scenario, key: str, reply: Reply) -> None:
         stats = self.stats
         stats.bump(key, "streams_started")
         stats.bump(key, "streams_open")
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
-            prefix, suffix = _content_frame_parts(reply)
+            await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+            prefix, suffix = content_frame_parts(reply)
             cut = _cut_point(scenario, len(reply.pieces))
             if scenario.first_s:
                 await asyncio.sleep(scenario.first_s)
@@ -302,7 +263,7 @@ class FakeLMApp:
             if cut == len(reply.pieces):
                 await self._fail(scenario, key)
             await send(
-                {"type": "http.response.body", "body": _closing_frames(reply), "more_body": False}
+                {"type": "http.response.body", "body": closing_frames(reply), "more_body": False}
             )
             stats.bump(key, "streams_completed")
         except asyncio.CancelledError:
@@ -312,7 +273,7 @@ class FakeLMApp:
             stats.bump(key, "streams_open", -1)
 
     async def _complete(
-        self, send: Send, scenario: Scenario, key: str, replies: list[_Reply]
+        self, send: Send, scenario: Scenario, key: str, replies: list[Reply]
     ) -> None:
         """A non-streaming answer; pacing switches delay it as if the tokens were generated."""
         reply = replies[0]
@@ -339,20 +300,20 @@ class FakeLMApp:
                     }
                     for index, r in enumerate(replies)
                 ],
-                "usage": _usage(reply, completion_tokens),
+                "usage": usage(reply, completion_tokens),
             }
         )
         if scenario.stall_after is not None:
             await _stall()
         if scenario.break_after is not None:
-            headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+            headers = [*JSON_HEADERS, (b"content-length", str(len(body)).encode())]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             half = body[: len(body) // 2]
             await send({"type": "http.response.body", "body": half, "more_body": True})
             self.stats.bump(key, "connections_aborted")
             raise _AbortStream
         self.stats.bump(key, "completions")
-        await _json(send, 200, body)
+        await send_json(send, 200, body)
 
     async def _fail(self, scenario: Scenario, key: str) -> None:
         """Stall until the client leaves, or drop the connection, as the scenario says."""
@@ -362,7 +323,7 @@ class FakeLMApp:
         raise _AbortStream
 
 
-def _compose(request: dict[str, Any], messages: list[Any], scenario: Scenario) -> list[_Reply]:
+def _compose(request: dict[str, Any], messages: list[Any], scenario: Scenario) -> list[Reply]:
     """One reply per requested choice (``n``; streams always get one), split into tokens."""
     response_format = request.get("response_format")
     prompt = parse_messages(
@@ -374,7 +335,7 @@ def _compose(request: dict[str, Any], messages: list[Any], scenario: Scenario) -
     stream_options = request.get("stream_options")
     include_usage = isinstance(stream_options, dict) and bool(stream_options.get("include_usage"))
     prompt_tokens = sum(len(message_text(m)) for m in messages) // 4 + 1
-    replies: list[_Reply] = []
+    replies: list[Reply] = []
     for variant in range(choices):
         text = compose_reply(
             prompt, words=scenario.words, react_steps=scenario.react_steps, variant=variant
@@ -384,7 +345,7 @@ def _compose(request: dict[str, Any], messages: list[Any], scenario: Scenario) -
         if isinstance(max_tokens, int) and 0 < max_tokens < len(pieces):
             pieces, finish = pieces[:max_tokens], "length"
         replies.append(
-            _Reply(
+            Reply(
                 id="",
                 created=int(time.time()),
                 model=str(request.get("model") or "fake-model"),
@@ -417,96 +378,6 @@ async def _watch(receive: Receive, connection: _Connection, task: asyncio.Task[A
                 connection.client_gone = True
                 task.cancel()
             return
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            break
-    return b"".join(chunks)
-
-
-def _usage(reply: _Reply, completion_tokens: int | None = None) -> dict[str, int]:
-    completion = len(reply.pieces) if completion_tokens is None else completion_tokens
-    return {
-        "prompt_tokens": reply.prompt_tokens,
-        "completion_tokens": completion,
-        "total_tokens": reply.prompt_tokens + completion,
-    }
-
-
-def _chunk(reply: _Reply, **fields: Any) -> dict[str, Any]:
-    return {
-        "id": reply.id,
-        "object": "chat.completion.chunk",
-        "created": reply.created,
-        "model": reply.model,
-        **fields,
-    }
-
-
-def _content_frame_parts(reply: _Reply) -> tuple[bytes, bytes]:
-    """The bytes before and after the ``delta`` object of every content chunk of a stream.
-
-    Serialising the envelope once per stream leaves one small ``orjson.dumps`` per token.
-    """
-    marker = {"__delta__": 0}
-    choice = {"index": 0, "delta": marker, "logprobs": None, "finish_reason": None}
-    frame = b"data: " + orjson.dumps(_chunk(reply, choices=[choice])) + b"\n\n"
-    prefix, suffix = frame.split(orjson.dumps(marker))
-    return prefix, suffix
-
-
-def _closing_frames(reply: _Reply) -> bytes:
-    """The finish-reason chunk, the usage chunk (if asked for) and ``[DONE]``, like OpenAI."""
-    choice = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": reply.finish_reason}
-    chunks = [_chunk(reply, choices=[choice])]
-    if reply.include_usage:
-        chunks.append(_chunk(reply, choices=[], usage=_usage(reply)))
-    return b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks) + _DONE
-
-
-async def _json(
-    send: Send, status: int, payload: Any, headers: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                *_JSON_HEADERS,
-                (b"content-length", str(len(body)).encode()),
-                *(headers or []),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body, "more_body": False})
-
-
-async def _not_found(send: Send, method: str, path: str) -> None:
-    message = f"Unknown request URL: {method} {path}."
-    await _error(send, 404, message, "invalid_request_error", None)
-
-
-async def _error(
-    send: Send,
-    status: int,
-    message: str,
-    kind: str,
-    code: str | None,
-    *,
-    param: str | None = None,
-    headers: list[tuple[bytes, bytes]] | None = None,
-) -> None:
-    """An error with OpenAI's body shape, which clients map to typed exceptions."""
-    payload = {"error": {"message": message, "type": kind, "param": param, "code": code}}
-    await _json(send, status, payload, headers)
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -1,0 +1,84 @@
+"""The user's files in an update: tool modules are theirs, and tool changes are reported."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path, PurePosixPath
+
+import yaml
+from jinja2.sandbox import SandboxedEnvironment
+from pathspec import PathSpec
+
+from dspy_forge.render.template import (
+    Workspace,
+    git,
+)
+from dspy_forge.render.work_copy import changed_names
+from dspy_forge.service.model import ServiceModel, ToolModel
+
+
+def user_owned(workspace: Workspace, package: str) -> PathSpec:
+    """The ``_skip_if_exists`` patterns of the new template, for this project's package."""
+    config = yaml.safe_load((workspace.path / "copier.yml").read_text(encoding="utf-8"))
+    patterns = config.get("_skip_if_exists", []) if isinstance(config, dict) else []
+    env = SandboxedEnvironment()
+    rendered = [env.from_string(p).render(service={"package": package}) for p in patterns]
+    try:
+        return PathSpec.from_lines("gitignore", rendered)  # the syntax Copier uses
+    except LookupError:  # pathspec < 1.0 knows it as gitwildmatch
+        return PathSpec.from_lines("gitwildmatch", rendered)
+
+
+def keep_user_files(work: Path, before: str, workspace: Workspace, package: str) -> list[str]:
+    """Put back the user's own files that Copier deleted (note 2); say so."""
+    git("add", "-A", "--force", cwd=work)
+    owned = user_owned(workspace, package)
+    notices = []
+    for name in changed_names(work, before, "D", renames=True):
+        if owned.match_file(name):
+            git("checkout", before, "--", name, cwd=work)
+            notices.append(
+                f"kept {name}: your file, which the new spec or template no longer uses; "
+                "delete it yourself if you do not need it"
+            )
+    return notices
+
+
+def check_tools(work: Path, model: ServiceModel) -> list[str]:
+    """Say which tool implementations no longer match the spec (they are never rewritten)."""
+    notices = []
+    for tool in model.tools:
+        relative = PurePosixPath("src", model.package, *tool.module.split(".")).with_suffix(".py")
+        path = work / relative
+        if not path.is_file():
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError):
+            notices.append(f"{relative} is not valid Python; programs.py imports {tool.function}")
+            continue
+        functions = {
+            node.name: node
+            for node in tree.body
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        }
+        wanted = signature(tool)
+        found = functions.get(tool.function)
+        if found is None:
+            notices.append(
+                f"{relative} has no {tool.function}, which programs.py imports: add\n    {wanted}"
+            )
+            continue
+        names = [arg.arg for arg in (*found.args.posonlyargs, *found.args.args)]
+        names += [arg.arg for arg in found.args.kwonlyargs]
+        if names != [arg.name for arg in tool.args]:
+            notices.append(
+                f"{relative}: {tool.function}({', '.join(names)}) differs from the spec; "
+                f"the LM is told the spec's arguments:\n    {wanted}"
+            )
+    return notices
+
+
+def signature(tool: ToolModel) -> str:
+    args = ", ".join(f"{arg.name}: {arg.type.annotation}" for arg in tool.args)
+    return f"async def {tool.function}({args}) -> {tool.returns.annotation}: ..."
