@@ -90,7 +90,6 @@ def _tool(tool: ToolModel) -> dict[str, Any]:
     return {
         "name": tool.name,
         "module": tool.module,
-        "module_name": tool.module.rsplit(".", 1)[-1],
         "function": tool.function,
         "description": _text(tool.description),
         "docstring": (
@@ -118,17 +117,18 @@ def _program(program: ProgramModel) -> dict[str, Any]:
         "lm_kwargs": _lm_kwargs(program.lm) if program.lm else None,
         "listeners": [
             {
-                "field": listener.field,
                 "predictor_py": py_str(listener.predictor),
                 "field_py": py_str(listener.field),
                 "allow_reuse": listener.allow_reuse,
             }
             for listener in program.listeners
         ],
+        # Only the hooks the spec gives a message for; the runtime says nothing at the rest.
         "status": [
-            {"hook": hook, "template_py": py_literal(template)} for hook, template in program.status
+            {"hook": hook, "template_py": py_literal(template)}
+            for hook, template in program.status
+            if template is not None
         ],
-        "status_hooks": [hook for hook, template in program.status if template is not None],
         "state_file": program.state_file,
         "curl_body": _curl_body(program),
         "streamed_outputs": sorted(
@@ -205,8 +205,6 @@ def render_data(model: ServiceModel) -> dict[str, Any]:
         "schemas_use_dspy_types": any(f.type.uses_dspy_type for f in _program_fields(model)),
         "programs": [_program(p) for p in model.programs],
         "uses_literal": any(t.uses_literal for t in annotations),
-        "uses_dspy_types": any(t.uses_dspy_type for t in annotations),
-        "uses_tools": bool(model.tools),
         # programs.py builds the tools of its programs with their spec's argument types.
         "programs_use_literal": any(
             arg.type.uses_literal for p in model.programs for t in p.tools for arg in t.args
