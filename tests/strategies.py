@@ -69,7 +69,9 @@ _chars = st.characters(
 ) | st.sampled_from(["\n", "\t"])
 text = st.lists(st.sampled_from(HOSTILE) | st.text(_chars, max_size=5), max_size=6).map("".join)
 line = text.map(lambda t: "".join(c for c in t if c not in "\n\u2028\u2029"))
-model_names = line.filter(lambda t: t.strip() != "" and len(t) <= 200)
+model_names = line.filter(
+    lambda t: t.strip() != "" and len(t) <= 200 and ("/" not in t or t.partition("/")[2] != "")
+)
 
 
 def _literal(values: list[Any]) -> str:

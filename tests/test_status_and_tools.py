@@ -46,6 +46,11 @@ programs:
       lm_start: "Asking {model}"
       lm_end: "{model} answered"
       lm_error: "{model} failed: {error}"
+  think_aloud:
+    module: ChainOfThought
+    signature: "question -> answer"
+    status_modules: all
+    status: {module_start: "Starting {module}"}
   agent:
     module: ReAct
     signature: "question -> answer"
@@ -162,6 +167,14 @@ def test_module_hooks_fire_for_the_programs_own_module_only(serve: Callable[...,
         said = statuses(events(service, "/v1/think/stream"))
     modules = [message for hook, message in said if hook.startswith("module_")]
     assert modules == ["Starting ChainOfThought", "Done with ChainOfThought"]
+
+
+def test_status_modules_all_reports_the_modules_a_program_is_built_of(
+    serve: Callable[..., Any],
+) -> None:
+    with serve() as (service, _):
+        said = statuses(events(service, "/v1/think_aloud/stream"))
+    assert [message for hook, message in said] == ["Starting ChainOfThought", "Starting Predict"]
 
 
 def test_a_failed_lm_call_ends_with_lm_error_not_lm_end(serve: Callable[..., Any]) -> None:

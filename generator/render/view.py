@@ -129,6 +129,7 @@ def _program(program: ProgramModel) -> dict[str, Any]:
             for hook, template in program.status
             if template is not None
         ],
+        "status_modules": program.status_modules,
         "state_file": program.state_file,
         "curl_body": _curl_body(program),
         "streamed_outputs": sorted(

@@ -249,6 +249,7 @@ class _Builder:
             lm=LMModel.resolved(self.spec.lm, raw.lm) if raw.lm is not None else None,
             listeners=listeners,
             status=status,
+            status_modules=raw.status_modules,
             state_file=state_file or None,
             extra_outputs=extra,
         )

@@ -94,6 +94,7 @@ class ProgramModel:
     lm: LMModel | None  # None: the service's LM
     listeners: tuple[ListenerModel, ...]
     status: tuple[tuple[str, str | None], ...]  # (hook, template) for every hook
+    status_modules: str  # "program" (its own module only) or "all"
     state_file: str | None  # path inside the generated project
     extra_outputs: tuple[FieldModel, ...]  # fields the module adds, e.g. reasoning
 

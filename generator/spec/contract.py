@@ -58,7 +58,12 @@ StatusTemplate = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 Version = matching(
     r"^[0-9]+(\.[0-9]+){0,2}([ab]|rc)?[0-9]*$", "a version such as '1.2.0' or '1.0rc1'", 64
 )
-ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+# DSPy refuses a provider prefix with no model id after it ("openai/").
+ModelName = matching(
+    r"^(?:[^/]+|[^/]*/.+)$",
+    "a LiteLLM model string such as 'openai/gpt-4o-mini' (a model id after the provider)",
+    200,
+)
 EnvName = matching(
     r"^[A-Z_][A-Z0-9_]*$", "an environment variable name such as 'OPENAI_API_KEY'", 128
 )
@@ -255,6 +260,11 @@ class ProgramSpec(SpecModel):
         default_factory=list, description="Output fields streamed token by token."
     )
     status: StatusSpec = Field(default_factory=StatusSpec, description="Status messages.")
+    status_modules: Literal["program", "all"] = Field(
+        "program",
+        description="Whose start and end the module hooks report: the program's own module "
+        "(default), or every module it is built of too (ChainOfThought's Predict, ...).",
+    )
     state: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = Field(
         None,
         description="JSON file saved by program.save(), as a relative path to a file in the "

@@ -41,12 +41,14 @@ class ServedProgram:
         *,
         listen: Sequence[Listen] = (),
         status: Mapping[str, str | None] | None = None,
+        module_hooks: str = "program",
         state: str | None = None,
         lm_configured: bool = True,
     ) -> None:
         self.name = name
         self.module = module
         self.status = dict(status or {})
+        self.module_hooks = module_hooks  # "program": its own module only; "all": every module
         self.listen = tuple(listen)
         self.state = state  # the saved state file loaded into the module, if any
         self.lm_configured = lm_configured
@@ -76,7 +78,8 @@ class ServedProgram:
             )
             for item, predictor in self._listen
         ]
-        reporter = StatusReporter(self.name, self.module, self.status)
+        own = None if self.module_hooks == "all" else self.module
+        reporter = StatusReporter(self.name, own, self.status)
         # streamify reads the callbacks when it is created, not when it runs.
         with dspy.context(callbacks=[*dspy.settings.callbacks, reporter]):
             run = dspy.streamify(self.module, stream_listeners=listeners, is_async_program=True)

@@ -6,7 +6,8 @@ into the run's stream instead of DSPy's default, which hands every message to a
 new thread and event loop (note 1). A message says what happened:
 
 - module hooks fire for the program's own module, not for the modules it is
-  built of (ChainOfThought's inner Predict, ReAct's two predictors);
+  built of (ChainOfThought's inner Predict, ReAct's two predictors), unless the
+  spec says ``status_modules: all``;
 - every LM call gets its start and its end, whether a listener watches its
   predictor or not (note 2); a call that fails ends with ``lm_error``, whose
   ``{error}`` is the failure's code (``upstream_auth``, ``timeout``, ...);
@@ -55,7 +56,7 @@ class StatusReporter(StatusStreamingCallback):
     def __init__(self, program: str, module: Any, templates: Mapping[str, str | None]) -> None:
         super().__init__()
         self._program = program
-        self._module = module  # the program's own module; its parts get no module hooks
+        self._module = module  # its parts get no module hooks; None: every module gets them
         self._templates = templates
         self._names: dict[str, str] = {}  # call_id -> tool, model or module name
         self._pending: set[asyncio.Task[None]] = set()
@@ -96,7 +97,7 @@ class StatusReporter(StatusStreamingCallback):
     def on_module_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
         if self._stream is None:
             self._stream = settings.send_stream
-        if instance is not self._module:
+        if self._module is not None and instance is not self._module:
             return
         self._names[call_id] = type(instance).__name__
         self._emit("module_start", call_id, module=self._names[call_id])
