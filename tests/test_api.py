@@ -10,6 +10,8 @@ import dspy_forge
 from dspy_forge.render.update import UpdateRefused
 from dspy_forge.spec.errors import SpecInvalid
 
+from .update_helpers import commit_all, git
+
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
 
@@ -35,3 +37,19 @@ def test_load_spec_reports_every_problem(tmp_path: Path) -> None:
     with pytest.raises(SpecInvalid) as raised:
         dspy_forge.load_spec(broken)
     assert len(raised.value.errors) >= 2
+
+
+def test_a_built_wheel_in_the_project_does_not_stop_a_regenerate(tmp_path: Path) -> None:
+    # After `pip wheel .`, build/ held untracked files and generate refused the project.
+    spec = dspy_forge.load_spec(SPECS / "qa.yaml")
+    out = dspy_forge.generate(spec, tmp_path / "qa")
+    git(out, "init", "-q")
+    commit_all(out, "generated")
+    built = out / "build" / "lib" / "qa_service" / "__init__.py"
+    built.parent.mkdir(parents=True)
+    built.write_text("")
+    (out / "dist").mkdir()
+    (out / "dist" / "qa_service-0.1.0-py3-none-any.whl").write_bytes(b"")
+    plan = dspy_forge.generate(spec, out)
+    assert not isinstance(plan, Path)
+    assert not plan.changes
