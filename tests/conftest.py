@@ -1,4 +1,7 @@
-"""Shared fixtures: the fake LM server and generated example projects."""
+"""Shared fixtures for every tier (unit/, golden/, system/): the fake LM, example projects.
+
+Each tier's own conftest.py marks its tests (``unit``, ``golden``, ``system``).
+"""
 
 from __future__ import annotations
 
@@ -21,9 +24,27 @@ ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 EXAMPLES = sorted(path.stem for path in SPECS.glob("*.yaml"))
 
+# Set (to 1) to rewrite tests/golden/record/ from today's output instead of comparing with it.
+UPDATE_GOLDEN_ENV = "DSPY_FORGE_UPDATE_GOLDEN"
+
 # Tool bodies a user would write after generating, so agents get real observations:
 # specs/tools/<spec>/<module>.py replaces the generated stub of that tool module.
 EXAMPLE_TOOLS = SPECS / "tools"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help=f"rewrite tests/golden/record/ from today's output (or set {UPDATE_GOLDEN_ENV}=1)",
+    )
+
+
+@pytest.fixture(scope="session")
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    """Whether the golden tests rewrite their record instead of comparing with it."""
+    wanted = os.environ.get(UPDATE_GOLDEN_ENV, "").strip() not in {"", "0"}
+    return bool(request.config.getoption("--update-golden")) or wanted
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,37 @@
+"""The numbers every run is held to, and what a client is told past each of them.
+
+The numbers come from the settings (``Settings.run_limits``); each failure is
+the answer to a request, or the last event of a stream, past one of them.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from .errors import Failure
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    """How long and how many runs may go on, and how streams are paced."""
+
+    max_concurrent: int = 100
+    max_per_caller: int | None = None  # runs at once per API key (or address); None: no cap
+    deadline: float | None = 300.0  # seconds for a whole run
+    idle_timeout: float | None = 60.0  # seconds between two events of a run
+    stream_buffer: int = 64  # events held for a slow client
+    reader_timeout: float = 30.0  # seconds a run waits for a client behind by stream_buffer
+    keepalive: float = 15.0  # seconds of silence before a ": ping" comment
+    shutdown_grace: float = 10.0  # seconds open streams get to finish on shutdown
+    max_input_chars: int = 100_000  # per input field, as text or JSON
+    batch_parallelism: int = 4  # items of one batch run at once
+    batch_max_items: int = 100  # items in one batch request
+
+
+OVERLOADED = Failure(503, "overloaded", "Too many requests in progress; retry shortly.", 1.0)
+CALLER_BUSY = Failure(
+    429, "too_many_runs", "This caller has too many runs in progress; retry shortly.", 1.0
+)
+TIMED_OUT = Failure(504, "timeout", "The program did not finish in time.")
+SLOW_READER = Failure(
+    503, "slow_reader", "The client read too slowly; the run was stopped.", 1.0, logging.WARNING
+)

@@ -1,0 +1,141 @@
+"""A served DSPy program: built once at start-up, run once per request.
+
+The module and its LM are shared by every request; everything that holds the
+state of one run (stream listeners, the status reporter, what was streamed so
+far) is created per request, so concurrent requests never see each other's
+tokens and a listener never stops after its first request.
+"""
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import dspy
+from dspy.streaming import StatusMessage, StreamListener, StreamResponse
+
+from .events import Event, StatusEvent, TokenEvent
+from .status import Status, StatusReporter
+from .text import clean_text, split_chunk
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Listen:
+    """An output field of a predictor to stream token by token."""
+
+    field: str
+    predictor: str
+    allow_reuse: bool = False
+
+
+class ServedProgram:
+    """One program of the service, with its streaming and status configuration."""
+
+    def __init__(
+        self,
+        name: str,
+        module: dspy.Module,
+        *,
+        listen: Sequence[Listen] = (),
+        status: Mapping[str, str | None] | None = None,
+        module_hooks: str = "program",
+        state: str | None = None,
+        lm_configured: bool = True,
+    ) -> None:
+        self.name = name
+        self.module = module
+        self.status = dict(status or {})
+        self.module_hooks = module_hooks  # "program": its own module only; "all": every module
+        self.listen = tuple(listen)
+        self.state = state  # the saved state file loaded into the module, if any
+        self.lm_configured = lm_configured
+        predictors = dict(module.named_predictors())
+        missing = [item.predictor for item in listen if item.predictor not in predictors]
+        if missing:
+            raise ValueError(f"{name}: no predictor named {', '.join(missing)}")
+        self._listen = tuple((item, predictors[item.predictor]) for item in listen)
+
+    async def predict(self, inputs: dict[str, Any]) -> dspy.Prediction:
+        """Run the program to completion."""
+        return await self.module.acall(**inputs)
+
+    async def events(self, inputs: dict[str, Any]) -> AsyncIterator[Event | dspy.Prediction]:
+        """Run the program, yielding status and token events, then the final Prediction.
+
+        Every listened field that is also a final output is completed from the
+        Prediction, so its chunks always concatenate to exactly its value: DSPy
+        streams nothing on a cache hit, and a listener can miss a field's end.
+        """
+        listeners = [
+            StreamListener(
+                item.field,
+                predict=predictor,
+                predict_name=item.predictor,
+                allow_reuse=item.allow_reuse,
+            )
+            for item, predictor in self._listen
+        ]
+        own = None if self.module_hooks == "all" else self.module
+        reporter = StatusReporter(self.name, own, self.status)
+        # streamify reads the callbacks when it is created, not when it runs.
+        with dspy.context(callbacks=[*dspy.settings.callbacks, reporter]):
+            run = dspy.streamify(self.module, stream_listeners=listeners, is_async_program=True)
+        streamed: dict[tuple[str, str], str] = {}  # per field: the text sent so far
+        held: dict[tuple[str, str], str] = {}  # per field: half a surrogate pair (text.py)
+        ended: set[tuple[str, str]] = set()
+        # Iterate to the end, and close in this task if our reader stops early (note 1 of run.py).
+        async with contextlib.aclosing(run(**inputs)) as items:
+            async for item in items:
+                if isinstance(item, StreamResponse):
+                    key = (item.predict_name, item.signature_field_name)
+                    if key in ended:  # the predictor runs again (allow_reuse): a new value
+                        ended.discard(key)
+                        streamed[key] = held[key] = ""
+                    chunk, held[key] = split_chunk(held.get(key, ""), item.chunk)
+                    streamed[key] = streamed.get(key, "") + chunk
+                    if item.is_last_chunk:
+                        ended.add(key)
+                    if chunk:
+                        yield TokenEvent(
+                            predictor=item.predict_name,
+                            field=item.signature_field_name,
+                            chunk=chunk,
+                        )
+                elif isinstance(item, Status):
+                    yield StatusEvent(
+                        message=clean_text(item.message),
+                        hook=item.hook,
+                        tool=item.tool,
+                        call_id=item.call_id,
+                    )
+                elif isinstance(item, StatusMessage):
+                    yield StatusEvent(message=clean_text(item.message), hook="custom", call_id="")
+                elif isinstance(item, dspy.Prediction):
+                    for listen, _ in self._listen:
+                        if rest := self._rest_of(listen, item, streamed):
+                            yield TokenEvent(
+                                predictor=listen.predictor, field=listen.field, chunk=rest
+                            )
+                    yield item
+
+    def _rest_of(
+        self, listen: Listen, prediction: dspy.Prediction, streamed: dict[tuple[str, str], str]
+    ) -> str:
+        """The part of a final output that its token events have not carried yet."""
+        final = prediction.get(listen.field)
+        if not isinstance(final, str):
+            return ""  # not a final output (e.g. ReAct's next_thought)
+        final = clean_text(final)
+        sent = streamed.get((listen.predictor, listen.field), "")
+        if final.startswith(sent):
+            return final[len(sent) :]
+        logger.warning(
+            "%s: streamed %s.%s differs from its final value",
+            self.name,
+            listen.predictor,
+            listen.field,
+        )
+        return ""

@@ -1,0 +1,60 @@
+"""Every program over HTTP: the JSON endpoint, and the event stream's protocol."""
+
+import json
+from typing import Any
+
+from httpx_sse import EventSource
+
+from .conftest import ClientFactory
+
+
+def read_events(client: Any, path: str, inputs: dict[str, Any]) -> list[tuple[str, int, Any]]:
+    """POST to a stream endpoint; return (event, id, data) for every event."""
+    headers = {"X-Request-ID": "test-request-1"}
+    with client.stream("POST", path, json=inputs, headers=headers) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["x-request-id"] == "test-request-1"
+        events = [
+            (sse.event, int(sse.id), json.loads(sse.data))
+            for sse in EventSource(response).iter_sse()
+        ]
+    assert {data.pop("request_id") for _, _, data in events} == {"test-request-1"}
+    return events
+
+
+def test_health(client_with: ClientFactory) -> None:
+    assert client_with([]).get("/healthz").json() == {"status": "ok"}
+
+
+QA_INPUTS: dict[str, Any] = {
+    "question": "sample text",
+}
+QA_OUTPUTS: dict[str, Any] = {
+    "reasoning": "sample text",
+    "answer": "sample text",
+}
+QA_ANSWERS = [QA_OUTPUTS]
+
+
+def test_qa_returns_its_outputs(client_with: ClientFactory) -> None:
+    client = client_with(QA_ANSWERS)
+    response = client.post("/v1/qa", json=QA_INPUTS)
+    assert response.status_code == 200
+    assert response.json() == QA_OUTPUTS
+
+
+def test_qa_streams_its_outputs(client_with: ClientFactory) -> None:
+    client = client_with(QA_ANSWERS)
+    events = read_events(client, "/v1/qa/stream", QA_INPUTS)
+    assert [event_id for _, event_id, _ in events] == list(range(1, len(events) + 1))
+    assert [event for event, _, _ in events][-2:] == ["prediction", "done"]
+    assert events[-2][2] == {"outputs": QA_OUTPUTS}
+    tokens = [data for event, _, data in events if event == "token"]
+    streamed = "".join(t["chunk"] for t in tokens if t["field"] == "answer")
+    assert streamed == QA_OUTPUTS["answer"]
+
+
+def test_qa_rejects_a_bad_request(client_with: ClientFactory) -> None:
+    response = client_with([]).post("/v1/qa", json={})
+    assert response.status_code == 422

@@ -1,0 +1,216 @@
+"""Run-time settings, read from the environment and a ``.env`` file."""
+
+from functools import lru_cache
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .runtime.limits import RunLimits
+from .runtime.lm import LMOverrides
+
+
+class Settings(BaseSettings):
+    """Settings of the service; every one can be set as an environment variable."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore")
+
+    lm_model: str | None = Field(
+        None,
+        description="LiteLLM model string that replaces the spec's model "
+        "(for every program that does not set its own LM).",
+    )
+    lm_api_base: str | None = Field(None, description="Base URL of the LM's API.")
+    lm_api_key: SecretStr | None = Field(None, description="API key of the LM.")
+    lm_timeout: float | None = Field(None, gt=0, description="Seconds to wait for the LM.")
+    lm_num_retries: int | None = Field(
+        None, ge=0, description="Retries of a failed LM call (DSPy's default when unset)."
+    )
+
+    max_concurrent_runs: int = Field(
+        100,
+        gt=0,
+        description="Runs at once; past it, requests get 503 with Retry-After.",
+    )
+    run_deadline: float | None = Field(
+        300.0,
+        gt=0,
+        description="Seconds a whole run may take; then an error 'timeout'.",
+    )
+    idle_timeout: float | None = Field(
+        60.0,
+        gt=0,
+        description="Seconds a run may go without an event; then 'timeout'.",
+    )
+    max_concurrent_runs_per_key: int | None = Field(
+        None,
+        gt=0,
+        description="Runs at once per API key (per address with keys off); "
+        "past it, 429 with Retry-After. Unset: no cap per key.",
+    )
+    stream_buffer: int = Field(
+        64, gt=0, description="Events held for a slow client before the run waits for it."
+    )
+    reader_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a run waits for a client a full buffer behind; "
+        "then the run stops and frees its slot (error 'slow_reader').",
+    )
+    body_timeout: float = Field(
+        30.0, gt=0, description="Seconds to receive a request body; then 408."
+    )
+    keepalive_interval: float = Field(
+        15.0, gt=0, description="Seconds of silence on a stream before a ': ping' comment."
+    )
+    shutdown_grace: float = Field(
+        10.0, ge=0, description="Seconds open streams get to finish on SIGTERM."
+    )
+    debug_stats: bool = Field(
+        False, description="Serve GET /_debug/stats (tasks, runs, threads) for tests."
+    )
+
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        [], description="Comma-separated API keys; when set, every request needs one."
+    )
+    _api_keys_blank: bool = PrivateAttr(False)  # API_KEYS was set, to no key at all
+    api_keys_required: bool = Field(
+        False,
+        description="Refuse to start when API_KEYS is empty.",
+    )
+    open_paths: Annotated[list[str], NoDecode] = Field(
+        ["/healthz", "/readyz"],
+        description="Comma-separated paths that need no API key.",
+    )
+    docs_public: bool = Field(
+        True,
+        description="Serve /docs, /redoc and /openapi.json without an API key "
+        "(Swagger UI then takes the key with its Authorize button).",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        [],
+        description="Comma-separated origins allowed by CORS; none: CORS is closed.",
+    )
+    cors_methods: Annotated[list[str], NoDecode] = Field(
+        ["GET", "POST"],
+        description="Comma-separated methods allowed by CORS.",
+    )
+    cors_headers: Annotated[list[str], NoDecode] = Field(
+        ["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
+        description="Comma-separated request headers allowed by CORS.",
+    )
+    max_body_bytes: int = Field(
+        1000000,
+        gt=0,
+        description="Largest request body in bytes; larger gets 413.",
+    )
+    max_input_chars: int = Field(
+        100000,
+        gt=0,
+        description="Largest input field in characters (JSON for non-text); longer gets 422.",
+    )
+    batch_parallelism: int = Field(
+        4,
+        gt=0,
+        description="Items of one batch request run at once.",
+    )
+    batch_max_items: int = Field(
+        100,
+        gt=0,
+        description="Most items in one batch request.",
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json",
+        description="Log lines as JSON objects or as text.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO",
+        description="Lowest level logged.",
+    )
+    access_log: bool = Field(
+        True,
+        description="Log a line per request (method, path, status, ms) with its request id.",
+    )
+    host: str = Field("127.0.0.1", description="Interface that `python -m` serves on.")
+    port: int = Field(
+        8000,
+        gt=0,
+        lt=65536,
+        description="Port that `python -m` serves on.",
+    )
+    workers: int = Field(
+        1,
+        gt=0,
+        description="Worker processes that `python -m` starts.",
+    )
+
+    @field_validator(
+        "api_keys", "open_paths", "cors_origins", "cors_methods", "cors_headers", mode="before"
+    )
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keys_present_when_required(
+        cls, data: Any, handler: ModelWrapValidatorHandler[Self]
+    ) -> Self:
+        settings = handler(data)
+        given = data.get("api_keys") if isinstance(data, dict) else None
+        # API_KEYS="," parses to no key: with keys required that is an error, else a warning.
+        blank = isinstance(given, str) and bool(given.strip()) and not settings.api_keys
+        if settings.api_keys_required and not settings.api_keys:
+            problem = "holds no key" if blank else "is empty"
+            raise ValueError(f"API_KEYS_REQUIRED is true but API_KEYS {problem}; set API_KEYS")
+        settings._api_keys_blank = blank
+        return settings
+
+    def warnings(self) -> list[str]:
+        """What in these settings is legal but likely a mistake, for the start-up log."""
+        found = []
+        if self._api_keys_blank:
+            found.append("API_KEYS is set but holds no key: requests are served without one")
+        return found
+
+    def lm_overrides(self, prefix: str = "lm") -> LMOverrides:
+        """The settings named ``{prefix}_model``, ``_api_base``, ``_api_key``, and the timeout."""
+        api_key: SecretStr | None = getattr(self, f"{prefix}_api_key")
+        return LMOverrides(
+            model=getattr(self, f"{prefix}_model"),
+            api_base=getattr(self, f"{prefix}_api_base"),
+            api_key=api_key.get_secret_value() if api_key else None,
+            timeout=self.lm_timeout,
+            num_retries=self.lm_num_retries,
+        )
+
+    def run_limits(self) -> RunLimits:
+        """The limits every run is held to."""
+        return RunLimits(
+            max_concurrent=self.max_concurrent_runs,
+            max_per_caller=self.max_concurrent_runs_per_key,
+            deadline=self.run_deadline,
+            idle_timeout=self.idle_timeout,
+            stream_buffer=self.stream_buffer,
+            reader_timeout=self.reader_timeout,
+            keepalive=self.keepalive_interval,
+            shutdown_grace=self.shutdown_grace,
+            max_input_chars=self.max_input_chars,
+            batch_parallelism=self.batch_parallelism,
+            batch_max_items=self.batch_max_items,
+        )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()
