@@ -3,7 +3,7 @@
 One home for these facts: the model builder (which predictors a listener may
 name, which outputs a module adds, which field names cannot be used) and the
 saved-state check (what DSPy saves per predictor) both read them here.
-``tests/test_anatomy.py`` builds each module with DSPy and compares.
+``tests/unit/test_one_home.py`` builds each module with DSPy and compares.
 """
 
 from __future__ import annotations

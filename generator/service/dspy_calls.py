@@ -15,7 +15,7 @@ signature's field and the request model's attribute): ``config`` becomes
 ``config_``. A tool argument cannot be renamed that way (the LM calls the tool
 by its argument names), so those names are refused for tool arguments.
 
-``tests/test_dspy_calls.py`` reads these names back from DSPy's source, so a
+``tests/unit/test_dspy_calls.py`` reads these names back from DSPy's source, so a
 DSPy upgrade that consumes a new keyword fails the suite instead of opening a hole.
 """
 

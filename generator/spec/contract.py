@@ -54,7 +54,7 @@ OneLine = matching(
 LongText = Annotated[str, StringConstraints(max_length=20_000)]
 StatusTemplate = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 # Every string slot has a length bound, short for names and references, long for prose
-# (tests/test_spec_strings.py walks the model to hold every new slot to it).
+# (tests/unit/test_spec_strings.py walks the model to hold every new slot to it).
 Version = matching(
     r"^[0-9]+(\.[0-9]+){0,2}([ab]|rc)?[0-9]*$", "a version such as '1.2.0' or '1.0rc1'", 64
 )
@@ -197,7 +197,7 @@ class ListenerSpec(SpecModel):
 
 # The status hooks: when each fires, and the placeholders its template may name. The
 # one home of the hooks: HOOKS, StatusSpec, the model's template checks and the docs
-# are made from it (tests/test_one_home.py fails on a second list of them).
+# are made from it (tests/unit/test_one_home.py fails on a second list of them).
 STATUS_HOOKS: dict[str, tuple[str, tuple[str, ...]]] = {
     "tool_start": ("A tool is called.", ("program", "tool", "args")),
     "tool_end": ("A tool returned.", ("program", "tool", "output")),
