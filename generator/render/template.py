@@ -30,9 +30,9 @@ import yaml
 from packaging.version import InvalidVersion, Version
 
 from dspy_forge import __version__
+from dspy_forge.paths import template_root
 
 ANSWERS_FILE = ".copier-answers.yml"
-PACKAGE_DIR = Path(__file__).resolve().parent.parent  # dspy_forge
 # Where releases of the template are published: copier.yml at the root, tags v<version>.
 TEMPLATE_REPOSITORY = "https://github.com/dspy-forge/dspy-forge.git"
 # The paths of a template checkout that Copier reads (copier.yml names `templates/`).
@@ -44,14 +44,6 @@ REF_ENV = "DSPY_FORGE_TEMPLATE_REF"
 
 class RenderError(Exception):
     """Generation failed after the spec was accepted."""
-
-
-def template_root() -> Path:
-    """The folder holding ``copier.yml``: the source checkout, or the installed copy."""
-    for candidate in (PACKAGE_DIR.parent, PACKAGE_DIR / "_template"):
-        if (candidate / "copier.yml").is_file() and (candidate / "templates").is_dir():
-            return candidate
-    raise FileNotFoundError("dspy-forge's Copier template is missing from this installation")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from dspy_forge.service.model import (
     SignatureModel,
     ToolModel,
 )
+from dspy_forge.spec import settings
 from dspy_forge.spec.contract import ServerSpec
 
 SCHEMA = 1  # version of this data layout, recorded in .copier-answers.yml
@@ -216,18 +217,14 @@ def render_data(model: ServiceModel) -> dict[str, Any]:
 
 
 def _server(server: ServerSpec) -> dict[str, dict[str, str]]:
-    """Each setting's spec default, as a Python literal and as a ``.env`` value."""
-    values: dict[str, Any] = {
-        "api_keys_required": server.auth.required,
-        "open_paths": server.auth.open_paths,
-        "cors_origins": server.cors.origins,
-        "cors_methods": server.cors.methods,
-        "cors_headers": server.cors.headers,
-        **server.model_dump(exclude={"auth", "cors"}),
-    }
-    return {
-        name: {"py": py_literal(value), "env": _env_value(value)} for name, value in values.items()
-    }
+    """Each setting the spec sets, as a Python literal and as a ``.env`` value."""
+    values = {}
+    for path, setting in settings.by_spec_path().items():
+        value: Any = server
+        for part in path.split("."):
+            value = getattr(value, part)
+        values[setting.name] = {"py": py_literal(value), "env": _env_value(value)}
+    return values
 
 
 def _env_value(value: Any) -> str:

@@ -15,7 +15,7 @@ import keyword
 import re
 import sys
 
-from dspy_forge.render.template import template_root
+from dspy_forge.paths import template_root
 from dspy_forge.spec.contract import snake_case
 
 # The distributions a generated project requires, when its template cannot be read

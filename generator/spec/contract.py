@@ -20,6 +20,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from .settings import spec_field
+
 SPEC_VERSION = 1
 
 # Each pattern a string must match, with what it means for a person reading an error
@@ -288,61 +290,38 @@ UrlPath = matching(r"^/[A-Za-z0-9_./-]{0,200}$", "a URL path such as '/healthz'"
 class AuthSpec(SpecModel):
     """API keys: the keys themselves come from the API_KEYS environment variable."""
 
-    required: bool = Field(
-        False,
-        description="Refuse to start without API_KEYS. When false, keys are checked only "
-        "if API_KEYS is set.",
-    )
-    open_paths: list[UrlPath] = Field(
-        ["/healthz", "/readyz"], description="Paths served without a key (exact match)."
-    )
+    required: bool = spec_field("auth.required")
+    open_paths: list[UrlPath] = spec_field("auth.open_paths")
 
 
 class CorsSpec(SpecModel):
     """Cross-origin requests from browsers; closed unless origins are listed."""
 
-    origins: list[Origin] = Field(
-        default_factory=list, description="Allowed origins, e.g. 'https://app.example.com'."
-    )
-    methods: list[HttpMethod] = Field(["GET", "POST"], description="Allowed methods.")
-    headers: list[HeaderName] = Field(
-        ["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
-        description="Allowed request headers.",
-    )
+    origins: list[Origin] = spec_field("cors.origins")
+    methods: list[HttpMethod] = spec_field("cors.methods")
+    headers: list[HeaderName] = spec_field("cors.headers")
 
 
 class ServerSpec(SpecModel):
-    """Defaults of the generated service's settings; each one is overridable by env var."""
+    """Defaults of the generated service's settings; each one is overridable by env var.
+
+    Defaults, bounds and descriptions come from the template's settings
+    declaration (``templates/_settings.yml``); the types here are the spec's own.
+    """
 
     auth: AuthSpec = Field(default_factory=AuthSpec, description="API keys.")
     cors: CorsSpec = Field(default_factory=CorsSpec, description="CORS.")
-    max_body_bytes: Annotated[int, Field(gt=0, le=1 << 30)] = Field(
-        1_000_000, description="Largest request body in bytes; larger gets 413."
-    )
-    max_input_chars: Annotated[int, Field(gt=0, le=1 << 30)] = Field(
-        100_000, description="Largest input field in characters; longer gets 422."
-    )
-    max_concurrent_runs: Annotated[int, Field(gt=0, le=100_000)] = Field(
-        100, description="Runs at once; past it, 503 with Retry-After."
-    )
-    run_deadline: Annotated[float, Field(gt=0)] | None = Field(
-        300.0, description="Seconds a run may take (null: no deadline)."
-    )
-    idle_timeout: Annotated[float, Field(gt=0)] | None = Field(
-        60.0, description="Seconds a run may go without an event (null: no limit)."
-    )
-    batch_parallelism: Annotated[int, Field(gt=0, le=1_000)] = Field(
-        4, description="Items of one batch request run at once."
-    )
-    batch_max_items: Annotated[int, Field(gt=0, le=100_000)] = Field(
-        100, description="Most items in one batch request."
-    )
-    log_format: Literal["json", "text"] = Field("json", description="Log lines as JSON or text.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        "INFO", description="Lowest level logged."
-    )
-    port: Annotated[int, Field(gt=0, lt=65536)] = Field(8000, description="Port served on.")
-    workers: Annotated[int, Field(gt=0, le=256)] = Field(1, description="Uvicorn worker processes.")
+    max_body_bytes: int = spec_field("max_body_bytes")
+    max_input_chars: int = spec_field("max_input_chars")
+    max_concurrent_runs: int = spec_field("max_concurrent_runs")
+    run_deadline: float | None = spec_field("run_deadline")
+    idle_timeout: float | None = spec_field("idle_timeout")
+    batch_parallelism: int = spec_field("batch_parallelism")
+    batch_max_items: int = spec_field("batch_max_items")
+    log_format: Literal["json", "text"] = spec_field("log_format")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = spec_field("log_level")
+    port: int = spec_field("port")
+    workers: int = spec_field("workers")
 
 
 class Spec(SpecModel):

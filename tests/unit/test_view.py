@@ -15,6 +15,7 @@ import pytest
 
 from dspy_forge.render.view import render_data
 from dspy_forge.spec.loader import load_spec
+from dspy_forge.spec.settings import declared
 
 ROOT = Path(__file__).resolve().parents[2]
 # Keys dspy-forge itself reads back from a project's answers (render/update.py).
@@ -37,6 +38,9 @@ def template_text() -> str:
 @pytest.mark.parametrize("example", ["qa", "research-agent", "toolbox"])
 def test_every_key_of_the_view_is_read(example: str) -> None:
     data = render_data(load_spec(ROOT / "specs" / f"{example}.yaml").model)
+    # The settings' values are read by name through the settings declaration.
+    server = data.pop("server")
+    assert set(server) == {setting.name for setting in declared() if setting.spec}
     text = template_text()
     unread = {
         key

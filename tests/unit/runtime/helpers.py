@@ -13,6 +13,8 @@ from forge_service.runtime.limits import RunLimits
 from forge_service.runtime.metrics import Metrics
 from forge_service.runtime.outputs import Outputs
 
+from dspy_forge.spec.settings import declared
+
 
 class Ask(Inputs):
     question: str
@@ -25,6 +27,7 @@ class Answer(Outputs):
 def limits(**changes: Any) -> RunLimits:
     """RunLimits with timeouts short enough for tests, and ``changes``."""
     base: dict[str, Any] = {
+        **{setting.limit: setting.default for setting in declared() if setting.limit},
         "deadline": 5.0,
         "idle_timeout": 5.0,
         "reader_timeout": 5.0,

@@ -22,113 +22,147 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore")
 
+    # The LM
     lm_model: str | None = Field(
         None,
-        description="LiteLLM model string that replaces the spec's model "
-        "(for every program that does not set its own LM).",
+        description="LiteLLM model string that replaces the spec's model (for every program that "
+        "does not set its own LM).",
     )
-    lm_api_base: str | None = Field(None, description="Base URL of the LM's API.")
-    lm_api_key: SecretStr | None = Field(None, description="API key of the LM.")
-    lm_timeout: float | None = Field(None, gt=0, description="Seconds to wait for the LM.")
-    lm_num_retries: int | None = Field(
-        None, ge=0, description="Retries of a failed LM call (DSPy's default when unset)."
+    lm_api_base: str | None = Field(
+        None,
+        description="Base URL of the LM's API.",
     )
-
-    max_concurrent_runs: int = Field(
-        100,
-        gt=0,
-        description="Runs at once; past it, requests get 503 with Retry-After.",
+    lm_api_key: SecretStr | None = Field(
+        None,
+        description="API key of the LM.",
     )
-    run_deadline: float | None = Field(
-        300.0,
-        gt=0,
-        description="Seconds a whole run may take; then an error 'timeout'.",
-    )
-    idle_timeout: float | None = Field(
-        60.0,
-        gt=0,
-        description="Seconds a run may go without an event; then 'timeout'.",
-    )
-    max_concurrent_runs_per_key: int | None = Field(
+    lm_timeout: float | None = Field(
         None,
         gt=0,
-        description="Runs at once per API key (per address with keys off); "
-        "past it, 429 with Retry-After. Unset: no cap per key.",
+        description="Seconds to wait for the LM.",
     )
-    stream_buffer: int = Field(
-        64, gt=0, description="Events held for a slow client before the run waits for it."
-    )
-    reader_timeout: float = Field(
-        30.0,
-        gt=0,
-        description="Seconds a run waits for a client a full buffer behind; "
-        "then the run stops and frees its slot (error 'slow_reader').",
-    )
-    body_timeout: float = Field(
-        30.0, gt=0, description="Seconds to receive a request body; then 408."
-    )
-    keepalive_interval: float = Field(
-        15.0, gt=0, description="Seconds of silence on a stream before a ': ping' comment."
-    )
-    shutdown_grace: float = Field(
-        10.0, ge=0, description="Seconds open streams get to finish on SIGTERM."
-    )
-    debug_stats: bool = Field(
-        False, description="Serve GET /_debug/stats (tasks, runs, threads) for tests."
+    lm_num_retries: int | None = Field(
+        None,
+        ge=0,
+        description="Retries of a failed LM call (DSPy's default when unset).",
     )
 
+    # Access
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
-        [], description="Comma-separated API keys; when set, every request needs one."
+        [],
+        description="API keys; when any is set, every request needs one, as `Authorization: "
+        "Bearer <key>` or `X-API-Key: <key>`.",
     )
-    _api_keys_blank: bool = PrivateAttr(False)  # API_KEYS was set, to no key at all
     api_keys_required: bool = Field(
         False,
-        description="Refuse to start when API_KEYS is empty.",
+        description="Refuse to start when API_KEYS is empty (when false, keys are checked only if "
+        "API_KEYS is set).",
     )
     open_paths: Annotated[list[str], NoDecode] = Field(
         ["/healthz", "/readyz"],
-        description="Comma-separated paths that need no API key.",
+        description="Paths served without an API key (exact match).",
     )
     docs_public: bool = Field(
         True,
-        description="Serve /docs, /redoc and /openapi.json without an API key "
-        "(Swagger UI then takes the key with its Authorize button).",
+        description="Serve /docs, /redoc and /openapi.json without an API key (Swagger UI then "
+        "takes the key with its Authorize button).",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         [],
-        description="Comma-separated origins allowed by CORS; none: CORS is closed.",
+        description="Origins allowed by CORS, such as https://app.example.com; with none, CORS is "
+        "closed.",
     )
     cors_methods: Annotated[list[str], NoDecode] = Field(
         ["GET", "POST"],
-        description="Comma-separated methods allowed by CORS.",
+        description="Methods allowed by CORS.",
     )
     cors_headers: Annotated[list[str], NoDecode] = Field(
         ["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
-        description="Comma-separated request headers allowed by CORS.",
+        description="Request headers allowed by CORS.",
     )
+
+    # Requests
     max_body_bytes: int = Field(
         1000000,
         gt=0,
+        le=1073741824,
         description="Largest request body in bytes; larger gets 413.",
     )
     max_input_chars: int = Field(
         100000,
         gt=0,
-        description="Largest input field in characters (JSON for non-text); longer gets 422.",
+        le=1073741824,
+        description="Largest input field in characters (as JSON for non-text fields); longer gets "
+        "422.",
+    )
+    body_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds to receive a request body; then 408.",
+    )
+    max_concurrent_runs: int = Field(
+        100,
+        gt=0,
+        le=100000,
+        description="Runs at once; past it, requests get 503 with Retry-After.",
+    )
+    max_concurrent_runs_per_key: int | None = Field(
+        None,
+        gt=0,
+        description="Runs at once per API key (per client address with keys off); past it, 429 "
+        "with Retry-After. Unset, no cap per key.",
     )
     batch_parallelism: int = Field(
         4,
         gt=0,
+        le=1000,
         description="Items of one batch request run at once.",
     )
     batch_max_items: int = Field(
         100,
         gt=0,
+        le=100000,
         description="Most items in one batch request.",
     )
+
+    # Runs
+    run_deadline: float | None = Field(
+        300.0,
+        gt=0,
+        description="Seconds a whole run may take, then error `timeout` (unset, no deadline).",
+    )
+    idle_timeout: float | None = Field(
+        60.0,
+        gt=0,
+        description="Seconds a run may go without an event, then error `timeout` (unset, no "
+        "limit).",
+    )
+    stream_buffer: int = Field(
+        64,
+        gt=0,
+        description="Events held for a slow client before the run waits for it.",
+    )
+    reader_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a run waits for a client a full buffer behind; then the run stops "
+        "and frees its slot (error `slow_reader`).",
+    )
+    keepalive_interval: float = Field(
+        15.0,
+        gt=0,
+        description="Seconds of silence on a stream before a `: ping` comment.",
+    )
+    shutdown_grace: float = Field(
+        10.0,
+        ge=0,
+        description="Seconds open streams get to finish on SIGTERM.",
+    )
+
+    # Logs and serving
     log_format: Literal["json", "text"] = Field(
         "json",
-        description="Log lines as JSON objects or as text.",
+        description="Log lines as JSON objects or as text; API keys are never logged.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO",
@@ -136,9 +170,13 @@ class Settings(BaseSettings):
     )
     access_log: bool = Field(
         True,
-        description="Log a line per request (method, path, status, ms) with its request id.",
+        description="Log a line per request (method, path, status, milliseconds) with its request "
+        "id.",
     )
-    host: str = Field("127.0.0.1", description="Interface that `python -m` serves on.")
+    host: str = Field(
+        "127.0.0.1",
+        description="Interface that `python -m` serves on.",
+    )
     port: int = Field(
         8000,
         gt=0,
@@ -148,11 +186,24 @@ class Settings(BaseSettings):
     workers: int = Field(
         1,
         gt=0,
-        description="Worker processes that `python -m` starts.",
+        le=256,
+        description="Worker processes that `python -m` starts; each keeps its own metrics and "
+        "limits, so prefer one per container and scale containers.",
+    )
+    debug_stats: bool = Field(
+        False,
+        description="Serve GET /_debug/stats (tasks, runs, threads), for tests only.",
     )
 
+    _api_keys_blank: bool = PrivateAttr(False)  # API_KEYS was set, to no key at all
+
     @field_validator(
-        "api_keys", "open_paths", "cors_origins", "cors_methods", "cors_headers", mode="before"
+        "api_keys",
+        "open_paths",
+        "cors_origins",
+        "cors_methods",
+        "cors_headers",
+        mode="before",
     )
     @classmethod
     def _split_commas(cls, value: object) -> object:
@@ -196,17 +247,17 @@ class Settings(BaseSettings):
     def run_limits(self) -> RunLimits:
         """The limits every run is held to."""
         return RunLimits(
+            max_input_chars=self.max_input_chars,
             max_concurrent=self.max_concurrent_runs,
             max_per_caller=self.max_concurrent_runs_per_key,
+            batch_parallelism=self.batch_parallelism,
+            batch_max_items=self.batch_max_items,
             deadline=self.run_deadline,
             idle_timeout=self.idle_timeout,
             stream_buffer=self.stream_buffer,
             reader_timeout=self.reader_timeout,
             keepalive=self.keepalive_interval,
             shutdown_grace=self.shutdown_grace,
-            max_input_chars=self.max_input_chars,
-            batch_parallelism=self.batch_parallelism,
-            batch_max_items=self.batch_max_items,
         )
 
 
