@@ -284,6 +284,9 @@ Origin = matching(
 HeaderName = matching(
     r"^(\*|[A-Za-z0-9-]{1,64})$", "'*' or an HTTP header name such as 'X-API-Key'", 64
 )
+RedisUrl = matching(
+    r"^(redis|rediss|unix)://[A-Za-z0-9_.~:/?#\[\]@!$&()*+,;=%-]{1,500}$", "a Redis URL such as 'redis://redis:6379/0'", 510
+)
 UrlPath = matching(r"^/[A-Za-z0-9_./-]{0,200}$", "a URL path such as '/healthz'", 201)
 
 
@@ -320,6 +323,7 @@ class ServerSpec(SpecModel):
     batch_max_items: int = spec_field("batch_max_items")
     log_format: Literal["json", "text"] = spec_field("log_format")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = spec_field("log_level")
+    redis_url: RedisUrl | None = spec_field("redis_url")
     port: int = spec_field("port")
     workers: int = spec_field("workers")
 

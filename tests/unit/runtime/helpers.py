@@ -10,8 +10,10 @@ import dspy
 from forge_service.runtime.events import TokenEvent
 from forge_service.runtime.inputs import Inputs
 from forge_service.runtime.limits import RunLimits
+from forge_service.runtime.memory_log import MemoryLog
 from forge_service.runtime.metrics import Metrics
 from forge_service.runtime.outputs import Outputs
+from forge_service.runtime.runs import Runs
 
 from dspy_forge.spec.settings import declared
 
@@ -30,11 +32,17 @@ def limits(**changes: Any) -> RunLimits:
         **{setting.limit: setting.default for setting in declared() if setting.limit},
         "deadline": 5.0,
         "idle_timeout": 5.0,
-        "reader_timeout": 5.0,
         "keepalive": 5.0,
         "shutdown_grace": 5.0,
     }
     return RunLimits(**{**base, **changes})
+
+
+def new_runs(metrics: Metrics, *, scoped: bool = False, **changes: Any) -> Runs:
+    """Runs over an in-memory log, with ``limits(**changes)``."""
+    held = limits(**changes)
+    log = MemoryLog(max_events=held.log_max_events, ttl=held.log_ttl)
+    return Runs(held, metrics, log, scoped=scoped)
 
 
 def count(metrics: Metrics, program: str, endpoint: str, outcome: str) -> float:

@@ -15,7 +15,7 @@ from forge_service.runtime.program import ServedProgram
 from forge_service.runtime.runs import Runs
 from pydantic import BaseModel
 
-from .helpers import Answer, Ask, FakeProgram, Receive, answer, count, hang, limits, until
+from .helpers import Answer, Ask, FakeProgram, Receive, answer, count, hang, new_runs, until
 
 
 class Result(BaseModel):
@@ -32,7 +32,7 @@ async def test_a_json_run_answers_its_prediction_while_the_client_stays(
 ) -> None:
     program = ServedProgram("qa", dspy.Predict("question -> answer"))
     program.module.set_lm(dspy.utils.DummyLM([{"answer": "Paris"}]))
-    runs = Runs(limits(), metrics)
+    runs = new_runs(metrics)
     prediction = await runs.predict(program, Ask(question="Capital of France?"), receive)
     assert prediction.answer == "Paris"
     assert runs.active == 0
@@ -42,7 +42,7 @@ async def test_a_json_run_answers_its_prediction_while_the_client_stays(
 async def test_a_json_run_is_cancelled_when_its_client_disconnects(
     metrics: Metrics, receive: Receive
 ) -> None:
-    runs = Runs(limits(), metrics)
+    runs = new_runs(metrics)
     program = FakeProgram(predict=hang())
     call = asyncio.ensure_future(predict(runs, program, receive))
     await until(lambda: runs.active == 1)
@@ -60,7 +60,7 @@ async def test_a_json_run_is_cancelled_when_its_client_disconnects(
 async def test_a_json_run_is_cancelled_when_its_handler_is(
     metrics: Metrics, receive: Receive
 ) -> None:
-    runs = Runs(limits(), metrics)
+    runs = new_runs(metrics)
     program = FakeProgram(predict=hang())
     call = asyncio.ensure_future(predict(runs, program, receive))
     await until(lambda: runs.active == 1)
@@ -73,7 +73,7 @@ async def test_a_json_run_is_cancelled_when_its_handler_is(
 async def test_a_json_run_past_its_deadline_is_504_timeout(
     metrics: Metrics, receive: Receive
 ) -> None:
-    runs = Runs(limits(deadline=0.02), metrics)
+    runs = new_runs(metrics, deadline=0.02)
     with pytest.raises(RunFailed) as excinfo:
         await predict(runs, FakeProgram(predict=hang()), receive)
     assert (excinfo.value.failure.status, excinfo.value.failure.code) == (504, "timeout")
@@ -84,7 +84,7 @@ async def test_a_json_run_past_its_deadline_is_504_timeout(
 async def test_a_json_run_that_fails_reports_the_failure_and_keeps_the_cause_for_the_log(
     metrics: Metrics, receive: Receive
 ) -> None:
-    runs = Runs(limits(), metrics)
+    runs = new_runs(metrics)
     program = FakeProgram(predict=answer("", fail=RuntimeError("provider text")))
     with pytest.raises(RunFailed) as excinfo:
         await predict(runs, program, receive)
@@ -96,7 +96,7 @@ async def test_a_json_run_that_fails_reports_the_failure_and_keeps_the_cause_for
 async def test_a_json_run_refused_when_full_is_overloaded_and_never_starts(
     metrics: Metrics, receive: Receive
 ) -> None:
-    runs = Runs(limits(max_concurrent=0), metrics)
+    runs = new_runs(metrics, max_concurrent=0)
     program = FakeProgram(predict=hang())
     with pytest.raises(RunFailed) as excinfo:
         await predict(runs, program, receive)
@@ -108,7 +108,7 @@ async def test_a_json_run_refused_when_full_is_overloaded_and_never_starts(
 async def test_drain_cancels_json_requests_left_after_the_grace_period_503_shutting_down(
     metrics: Metrics, receive: Receive
 ) -> None:
-    runs = Runs(limits(shutdown_grace=0.02), metrics)
+    runs = new_runs(metrics, shutdown_grace=0.02)
     program = FakeProgram(predict=hang())
     call = asyncio.ensure_future(predict(runs, program, receive))
     await until(lambda: runs.active == 1)
@@ -130,7 +130,7 @@ async def test_a_batch_answers_every_input_in_order(metrics: Metrics, receive: R
         await asyncio.sleep(0.01 * (3 - int(inputs["question"])))  # later ones finish first
         return dspy.Prediction(answer=f"a{inputs['question']}")
 
-    runs = Runs(limits(), metrics)
+    runs = new_runs(metrics)
     results = await batch(runs, FakeProgram(predict=echo), ["1", "2", "3"], receive)
     assert [result.outputs.answer for result in results if result.outputs] == ["a1", "a2", "a3"]
     assert count(metrics, "qa", "batch", "ok") == 3
@@ -149,7 +149,7 @@ async def test_a_batch_runs_at_most_batch_parallelism_items_at_once(
         running -= 1
         return dspy.Prediction(answer="x")
 
-    runs = Runs(limits(batch_parallelism=2), metrics)
+    runs = new_runs(metrics, batch_parallelism=2)
     await batch(runs, FakeProgram(predict=slow), ["q"] * 7, receive)
     assert highest == 2
 
@@ -162,7 +162,7 @@ async def test_a_failed_batch_item_is_its_error_result_and_the_others_answer(
             raise RuntimeError("no")
         return dspy.Prediction(answer="ok")
 
-    runs = Runs(limits(), metrics)
+    runs = new_runs(metrics)
     results = await batch(runs, FakeProgram(predict=picky), ["good", "bad"], receive)
     assert results[0].outputs == Answer(answer="ok") and results[0].error is None
     assert results[1].outputs is None and results[1].error is not None
@@ -173,7 +173,7 @@ async def test_a_batch_over_batch_max_items_is_refused_before_anything_runs(
     metrics: Metrics, receive: Receive
 ) -> None:
     program = FakeProgram(predict=hang())
-    runs = Runs(limits(batch_max_items=2), metrics)
+    runs = new_runs(metrics, batch_max_items=2)
     with pytest.raises(RequestValidationError) as excinfo:
         await batch(runs, program, ["a", "b", "c"], receive)
     (error,) = excinfo.value.errors()
@@ -190,7 +190,7 @@ async def test_a_batch_with_one_input_too_long_is_refused_whole_naming_its_index
         ran.append(inputs["question"])
         return dspy.Prediction(answer="x")
 
-    runs = Runs(limits(max_input_chars=4), metrics)
+    runs = new_runs(metrics, max_input_chars=4)
     with pytest.raises(RequestValidationError) as excinfo:
         await batch(runs, FakeProgram(predict=record), ["ok", "too long"], receive)
     assert excinfo.value.errors()[0]["loc"] == ("body", "inputs", 1, "question")
@@ -200,7 +200,7 @@ async def test_a_batch_with_one_input_too_long_is_refused_whole_naming_its_index
 async def test_a_whole_batch_is_cancelled_when_its_client_disconnects(
     metrics: Metrics, receive: Receive
 ) -> None:
-    runs = Runs(limits(batch_parallelism=2), metrics)
+    runs = new_runs(metrics, batch_parallelism=2)
     program = FakeProgram(predict=hang())
     call = asyncio.ensure_future(batch(runs, program, ["a", "b", "c"], receive))
     await until(lambda: runs.active == 2)

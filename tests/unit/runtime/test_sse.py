@@ -1,117 +1,160 @@
-"""sse.py: frames, keep-alives, the held status line, and the response that closes its run."""
+"""sse.py: frames with resumable ids, keep-alives, the held status line, the response."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import dspy
+from forge_service.runtime.admission import Admission
 from forge_service.runtime.errors import Failure
-from forge_service.runtime.events import DoneEvent, ErrorEvent, StatusEvent
-from forge_service.runtime.logs import request_id_bound
+from forge_service.runtime.events import ErrorEvent, StatusEvent
+from forge_service.runtime.logs import request_id_bound, run_id_bound
 from forge_service.runtime.metrics import Metrics
 from forge_service.runtime.program import Listen, ServedProgram
-from forge_service.runtime.run import End
-from forge_service.runtime.runs import Runs
-from forge_service.runtime.sse import RunResponse, frame, frames, respond
+from forge_service.runtime.runlog import Entry
+from forge_service.runtime.sse import RunResponse, Stream, frame, frames, respond_new
 
-from .helpers import Answer, Ask, FakeProgram, body_of, limits, sse_events, token, tokens
+from .helpers import (
+    Answer,
+    Ask,
+    FakeProgram,
+    body_of,
+    limits,
+    new_runs,
+    sse_events,
+    token,
+    tokens,
+)
 
 PING = b": ping\n\n"
+RUN = "0123456789abcdef0123456789abcdef"
 
 
-class ScriptedRun:
-    """Stands for a StreamedRun: its items in order (None for a silence), and its close."""
-
-    def __init__(self, *items: Any) -> None:
-        self.items = list(items)
-        self.closed = 0
-
-    async def first(self, patience: float) -> Any:
-        return self.items.pop(0)
-
-    async def next(self, patience: float) -> Any:
-        return self.items.pop(0)
-
-    async def close(self) -> None:
-        self.closed += 1
+def entry(position: int, event: str = "token", **data: Any) -> Entry:
+    return Entry(position, event, json.dumps(data))
 
 
-def test_frame_is_event_name_json_data_and_number() -> None:
-    with request_id_bound("r1"):
-        event = token("Pa")
-    assert frame(event, 3) == (
+class Presence:
+    """Counts how often a stream's presence was entered and left."""
+
+    def __init__(self) -> None:
+        self.entered = self.left = 0
+
+    @contextlib.asynccontextmanager
+    async def __call__(self) -> AsyncIterator[None]:
+        self.entered += 1
+        try:
+            yield
+        finally:
+            self.left += 1
+
+
+def scripted(*items: Any, keepalive: float = 1.0) -> tuple[Stream, Presence]:
+    """A stream over ``items`` (None: a tick of silence), and its presence."""
+
+    async def entries() -> AsyncIterator[Any]:
+        for item in items:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    presence = Presence()
+    stream = Stream(RUN, entries(), presence(), Admission(limits()), keepalive, 1500)
+    return stream, presence
+
+
+def test_frame_is_event_name_json_data_and_a_run_position_id() -> None:
+    with request_id_bound("r1"), run_id_bound(RUN):
+        data = token("Pa").model_dump_json()
+    assert frame(Entry(3, "token", data), RUN) == (
         b"event: token\n"
-        b'data: {"request_id":"r1","predictor":"self","field":"answer","chunk":"Pa"}\n'
-        b"id: 3\n\n"
+        b'data: {"run_id":"0123456789abcdef0123456789abcdef","request_id":"r1",'
+        b'"predictor":"self","field":"answer","chunk":"Pa"}\n'
+        b"id: 0123456789abcdef0123456789abcdef-3\n\n"
     )
 
 
 def test_frame_of_text_with_newlines_stays_one_data_line() -> None:
-    framed = frame(token("a\nb\r\nc"), 1)
+    framed = frame(Entry(1, "token", token("a\nb\r\nc").model_dump_json()), RUN)
     assert framed.count(b"\n") == 4  # event, data, id, blank
     assert json.loads(sse_events([framed])[0]["data"])["chunk"] == "a\nb\r\nc"
 
 
-async def test_frames_number_events_from_one_and_send_keepalives_without_an_id() -> None:
-    run = ScriptedRun(None, token("b"), None, DoneEvent(), End())
-    chunks = [chunk async for chunk in frames(token("a"), run, 1.0)]  # type: ignore[arg-type]
-    assert chunks[1] == chunks[3] == PING
+async def test_frames_carry_retry_once_and_keepalives_after_keepalive_seconds_of_silence() -> None:
+    stream, _ = scripted(None, None, entry(2, chunk="b"), None, entry(3, "done"), keepalive=2.0)
+    stream.tick = 1.0
+    chunks = [chunk async for chunk in frames(stream, entry(1, chunk="a"))]
     events = sse_events(chunks)
-    assert [(e.get("event"), e.get("id")) for e in events] == [
-        ("token", "1"),
-        (None, None),
-        ("token", "2"),
-        (None, None),
-        ("done", "3"),
+    assert [(e.get("event"), e.get("id"), e.get("retry")) for e in events] == [
+        ("token", f"{RUN}-1", "1500"),
+        (None, None, None),  # two ticks of silence: one keep-alive
+        ("token", f"{RUN}-2", None),
+        ("done", f"{RUN}-3", None),
     ]
-    assert run.closed == 1
+    assert chunks[1] == PING
 
 
-async def test_frames_end_a_failed_run_with_an_error_event_numbered_next() -> None:
-    failure = Failure(504, "timeout", "Too slow.")
-    run = ScriptedRun(End(failure))
-    events = sse_events([c async for c in frames(token("a"), run, 1.0)])  # type: ignore[arg-type]
-    assert [(e["event"], e["id"]) for e in events] == [("token", "1"), ("error", "2")]
+async def test_a_readers_own_failure_ends_its_stream_with_an_error_without_an_id() -> None:
+    from forge_service.runtime.runlog import SLOW_READER, LogError
+
+    stream, _ = scripted(LogError(SLOW_READER))
+    events = sse_events([c async for c in frames(stream, entry(1, chunk="a"))])
+    assert [(e["event"], e.get("id")) for e in events] == [("token", f"{RUN}-1"), ("error", None)]
     data = json.loads(events[1]["data"])
-    assert (data["code"], data["message"]) == ("timeout", "Too slow.")
+    assert (data["code"], data["run_id"]) == ("slow_reader", RUN)
 
 
-async def test_frames_close_the_run_when_the_reader_stops_early() -> None:
-    run = ScriptedRun(token("b"), End())
-    body = frames(token("a"), run, 1.0)  # type: ignore[arg-type]
+async def test_frames_close_the_entries_when_the_reader_stops_early() -> None:
+    closed = []
+
+    async def entries() -> AsyncIterator[Any]:
+        try:
+            yield entry(2, chunk="b")
+            yield entry(3, "done")
+        finally:
+            closed.append(True)
+
+    stream = Stream(RUN, entries(), Presence()(), Admission(limits()), 1.0, 1000)
+    body = frames(stream, entry(1, chunk="a"))
+    await anext(body)
     await anext(body)
     await body.aclose()
-    assert run.closed == 1
+    assert closed == [True]
 
 
 async def test_respond_holds_the_status_line_and_answers_an_early_failure_as_json() -> None:
-    run = ScriptedRun(End(Failure(429, "rate_limited", "Later.", 2.0)))
-    response = await respond(run, 1.0)  # type: ignore[arg-type]
+    stream, presence = scripted(entry(1, "error", code="rate_limited", message="Later."))
+    failure = Failure(429, "rate_limited", "Later.", 2.0)
+    response = await respond_new(stream, lambda: failure)
     assert response.status_code == 429
     assert response.headers["Retry-After"] == "2"
+    assert response.headers["X-Run-ID"] == RUN
     assert json.loads(response.body)["error"]["code"] == "rate_limited"
-    assert run.closed == 1
+    assert (presence.entered, presence.left) == (1, 1)
 
 
-async def test_respond_closes_the_run_if_the_handler_is_cancelled_while_waiting() -> None:
-    class Waiting(ScriptedRun):
-        async def first(self, patience: float) -> Any:
-            await asyncio.Event().wait()
+async def test_respond_stops_reading_if_the_handler_is_cancelled_while_waiting() -> None:
+    async def waiting() -> AsyncIterator[Any]:
+        await asyncio.Event().wait()
+        yield None
 
-    run = Waiting()
-    task = asyncio.ensure_future(respond(run, 1.0))  # type: ignore[arg-type]
+    presence = Presence()
+    stream = Stream(RUN, waiting(), presence(), Admission(limits()), 1.0, 1000)
+    task = asyncio.ensure_future(respond_new(stream, lambda: None))
     await asyncio.sleep(0)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    assert run.closed == 1
+    assert (presence.entered, presence.left) == (1, 1)
 
 
 async def test_a_silent_first_event_becomes_a_keepalive_and_the_stream_opens(
     metrics: Metrics,
 ) -> None:
-    runs = Runs(limits(keepalive=0.02), metrics)
+    runs = new_runs(metrics, keepalive=0.02)
     program = FakeProgram(tokens("a", pause=0.05))
     response = await runs.stream(program, Ask(question="q"), Answer.from_prediction)  # type: ignore[arg-type]
     assert isinstance(response, RunResponse)
@@ -123,14 +166,13 @@ async def test_a_silent_first_event_becomes_a_keepalive_and_the_stream_opens(
     ]
 
 
-def test_run_response_is_an_uncached_unbuffered_event_stream() -> None:
-    async def empty() -> Any:
-        yield b""
-
-    response = RunResponse(ScriptedRun(), empty())  # type: ignore[arg-type]
+def test_run_response_is_an_uncached_unbuffered_event_stream_naming_its_run() -> None:
+    stream, _ = scripted()
+    response = RunResponse(stream, None, contextlib.AsyncExitStack())
     assert response.media_type == "text/event-stream"
     assert response.headers["Cache-Control"] == "no-cache"
     assert response.headers["X-Accel-Buffering"] == "no"
+    assert response.headers["X-Run-ID"] == RUN
 
 
 async def test_a_dspy_program_streams_tokens_that_add_up_to_its_prediction(
@@ -144,7 +186,7 @@ async def test_a_dspy_program_streams_tokens_that_add_up_to_its_prediction(
         listen=[Listen("answer", "self")],
         status={"module_start": "Working on {program}"},
     )
-    runs = Runs(limits(), metrics)
+    runs = new_runs(metrics)
     with request_id_bound("req-9"):
         response = await runs.stream(program, Ask(question="Capital?"), Answer.from_prediction)
         events = sse_events(await body_of(response))
@@ -156,5 +198,6 @@ async def test_a_dspy_program_streams_tokens_that_add_up_to_its_prediction(
     )
     assert streamed == data[-2]["outputs"]["answer"] == "Paris, of course."
     assert {item["request_id"] for item in data} == {"req-9"}
-    assert [event["id"] for event in events] == [str(n) for n in range(1, len(events) + 1)]
+    run_id = response.headers["X-Run-ID"]
+    assert [event["id"] for event in events] == [f"{run_id}-{n}" for n in range(1, len(events) + 1)]
     assert ErrorEvent.event not in kinds

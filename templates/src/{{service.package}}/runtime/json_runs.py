@@ -9,6 +9,7 @@ shutdown's grace period is over; the request then answers 503
 """
 
 import asyncio
+import contextlib
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
@@ -24,7 +25,7 @@ from .inputs import checked_inputs
 from .limits import TIMED_OUT
 from .metrics import Metrics, run_context
 from .program import ServedProgram
-from .run import ToResponse, stop
+from .run import ToResponse
 from .security import current_caller
 
 T = TypeVar("T")
@@ -154,3 +155,11 @@ async def disconnected(receive: Receive) -> None:
     """Return when the client has disconnected (the body was read before)."""
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+async def stop(task: asyncio.Task[Any]) -> None:
+    """Cancel a run's task and wait for it to unwind."""
+    if not task.done():
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

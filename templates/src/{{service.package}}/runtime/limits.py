@@ -4,7 +4,6 @@ The numbers come from the settings (``Settings.run_limits``); each failure is
 the answer to a request, or the last event of a stream, past one of them.
 """
 
-import logging
 from dataclasses import dataclass
 
 from .errors import Failure
@@ -22,8 +21,10 @@ class RunLimits:
     max_per_caller: int | None  # runs at once per API key (or address); None: no cap
     deadline: float | None  # seconds for a whole run
     idle_timeout: float | None  # seconds between two events of a run
-    stream_buffer: int  # events held for a slow client
-    reader_timeout: float  # seconds a run waits for a client behind by stream_buffer
+    grace: float  # seconds a stream run goes on while nobody reads it
+    log_ttl: float  # seconds an ended run's log is kept
+    log_max_events: int  # events kept of one run's log
+    reconnect_delay: float  # seconds a client waits before it reconnects (SSE retry)
     keepalive: float  # seconds of silence before a ": ping" comment
     shutdown_grace: float  # seconds open streams get to finish on shutdown
     max_input_chars: int  # per input field, as text or JSON
@@ -36,6 +37,3 @@ CALLER_BUSY = Failure(
     429, "too_many_runs", "This caller has too many runs in progress; retry shortly.", 1.0
 )
 TIMED_OUT = Failure(504, "timeout", "The program did not finish in time.")
-SLOW_READER = Failure(
-    503, "slow_reader", "The client read too slowly; the run was stopped.", 1.0, logging.WARNING
-)

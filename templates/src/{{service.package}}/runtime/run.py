@@ -1,18 +1,16 @@
-"""A streamed run: one task that iterates the program, and a bounded queue of its events.
+"""A streamed run: one task that iterates the program and writes its events to the run's log.
 
-The task puts the program's events into the queue; the response body
-(``sse.py``) reads it. So:
+The run does not belong to a connection: readers follow its log (``sse.py``),
+and it goes on while nobody reads it, for ``grace`` seconds, so that a client
+that reconnects resumes it. So:
 
-- a slow client fills the queue and the run waits for it, holding at most
-  ``stream_buffer`` events (and DSPy's own 16) in memory, but only for
-  ``reader_timeout`` seconds: then the run ends and frees its slot, and the
-  client, if it ever reads again, gets the buffered events and an error
-  ``slow_reader``;
-- while the run waits for its reader only the deadline counts: a slow reader
-  is not an idle program;
-- stopping a run, for whatever reason, is cancelling its task (note 1), and
-  the response always closes the run before it returns, so no run outlives its
-  response.
+- the run's pace is the program's, never a reader's: a slow or absent reader
+  costs the log's bounded memory (``runlog.py``), not the run's slot;
+- the run holds its admission slot until it ends, not until a response ends;
+- it ends by itself (done, an error, a timeout), when it is cancelled (a
+  client's cancel, from any replica), when nobody read it for ``grace``
+  seconds, or on shutdown; each end writes one terminal event to the log;
+- stopping a run, for whatever reason, is cancelling its task (note 1).
 
 Note 1. Closing a ``streamify`` generator from a task other than the one
 iterating it leaks an anyio cancel scope that later cancels the wrong task; a
@@ -31,12 +29,14 @@ from typing import Any
 import dspy
 from pydantic import BaseModel
 
-from .admission import SHUTTING_DOWN, Admission
+from .admission import Admission
 from .errors import Failure, describe
-from .events import DoneEvent, Event, PredictionEvent, TokenEvent
-from .limits import SLOW_READER, TIMED_OUT
+from .events import DoneEvent, ErrorEvent, Event, PredictionEvent, TokenEvent
+from .limits import TIMED_OUT
+from .logs import run_id_bound
 from .metrics import Metrics, run_context
 from .program import ServedProgram
+from .runlog import ABANDONED, CANCELLED, LogError, RunLog, RunRecord, RunStatus
 
 # Every run's outcome is logged by one logger, the runs' (``<package>.runtime.runs``),
 # whichever module reports it, so that one filter sees them all.
@@ -45,56 +45,58 @@ logger = logging.getLogger(f"{__package__}.runs")
 ToResponse = Callable[[dspy.Prediction], BaseModel]
 
 
-class End:
-    """Queue marker: the run is over; ``failure`` says how it failed, if it did."""
-
-    def __init__(self, failure: Failure | None = None) -> None:
-        self.failure = failure
-
-
 class StreamedRun:
-    """One streamed run: its task and queue, and the slot it holds until closed.
+    """One streamed run: its task, its log, its readers, and the slot it holds until it ends.
 
-    It is in ``open_runs`` from its creation until it is closed, for the drain
-    to find it.
+    It is in ``running`` (by id) from its start until it has ended, for
+    cancels and the drain to find it.
     """
 
     def __init__(
         self,
+        run_id: str,
         name: str,
         caller: str,
         admission: Admission,
         metrics: Metrics,
-        open_runs: set["StreamedRun"],
+        log: RunLog,
+        running: dict[str, "StreamedRun"],
     ) -> None:
+        self.run_id = run_id
         self.name = name
         self.caller = caller
         self.admission = admission
         self.limits = admission.limits
         self.metrics = metrics
-        self.holding = True  # its slot, until released
-        self.queue: asyncio.Queue[Event | End] = asyncio.Queue(self.limits.stream_buffer)
+        self.log = log
         self.task: asyncio.Task[None] | None = None
-        self.closed = False
+        self.failure: Failure | None = None  # how it failed, once it has
+        self.ended = asyncio.Event()
         self.started = time.perf_counter()
         self.tokens = 0
-        self.outcome = "disconnected"  # until the run says how it ended
-        self.lost: End | None = None  # how the run ended, when its queue had no room to say
-        self._open = open_runs
-        open_runs.add(self)
-        metrics.active_streams.inc()
+        self.readers = 0
+        self._abandon: asyncio.TimerHandle | None = None
+        self._stop_reason: Failure | None = None
+        self._running = running
 
-    def start(
-        self, program: ServedProgram, inputs: dict[str, Any], to_response: ToResponse
+    async def start(
+        self,
+        program: ServedProgram,
+        inputs: dict[str, Any],
+        to_response: ToResponse,
+        owner: str | None,
     ) -> None:
-        """Start the run's task, the only one that ever iterates (or closes) the program."""
-        self.task = asyncio.create_task(self._iterate(program, inputs, to_response))
+        """Register the run in the log and start its task (raises ``LogError``)."""
+        await self.log.create(RunRecord(self.run_id, self.name, owner))
+        self._running[self.run_id] = self
+        self.metrics.active_streams.inc()
+        with run_id_bound(self.run_id):  # the task copies the context: its events carry the id
+            self.task = asyncio.create_task(self._iterate(program, inputs, to_response))
 
     async def _iterate(
         self, program: ServedProgram, inputs: dict[str, Any], to_response: ToResponse
     ) -> None:
-        """Iterate the program (in this task only) and queue its events."""
-        queue = self.queue
+        """Iterate the program (in this task only) and log its events; then end the run."""
         loop = asyncio.get_running_loop()
         limits = self.limits
         deadline = loop.time() + limits.deadline if limits.deadline else None
@@ -105,116 +107,138 @@ class StreamedRun:
                 return idle or deadline
             return min(idle, deadline)
 
+        result: dict[str, Any] | None = None
         try:
-            async with asyncio.timeout(next_timeout()) as clock:
-                with run_context(self.metrics, program.name):
-                    async with contextlib.aclosing(program.events(inputs)) as items:
-                        async for item in items:
-                            if isinstance(item, TokenEvent):
-                                self.tokens += 1
-                                if self.tokens == 1:
-                                    waited = time.perf_counter() - self.started
-                                    self.metrics.first_token_seconds.labels(program.name).observe(
-                                        waited
-                                    )
-                            elif isinstance(item, dspy.Prediction):
-                                self.metrics.record_usage(program.name, item)
-                                outputs = to_response(item).model_dump(mode="json")
-                                item = PredictionEvent(outputs=outputs)
-                            try:
-                                queue.put_nowait(item)
-                            except asyncio.QueueFull:
-                                clock.reschedule(deadline)  # a slow reader is not an idle program
-                                await _wait_for_reader(queue, item, limits.reader_timeout)
-                            clock.reschedule(next_timeout())
-            self.outcome = "ok"
-            await queue.put(DoneEvent())
-            await queue.put(End())
-        except _ReaderBehind:
-            logger.warning("%s: the client stopped reading; run stopped", program.name)
-            self.outcome = SLOW_READER.code
-            self.lost = End(SLOW_READER)  # the queue is full: the reader finds it after the rest
-            self.release()
-        except TimeoutError:
-            logger.warning("%s: run timed out", program.name)
-            self.outcome = TIMED_OUT.code
-            await queue.put(End(TIMED_OUT))
-        except Exception as exc:
-            failure = describe(exc)
-            logger.log(
-                failure.log_level, "%s: run failed: %s", program.name, failure.code, exc_info=exc
+            try:
+                async with asyncio.timeout(next_timeout()) as clock:
+                    with run_context(self.metrics, program.name):
+                        async with contextlib.aclosing(program.events(inputs)) as items:
+                            async for item in items:
+                                event = self._event(item, to_response)
+                                if isinstance(event, PredictionEvent):
+                                    result = event.outputs
+                                await self.log.append(
+                                    self.run_id, event.event, event.model_dump_json()
+                                )
+                                clock.reschedule(next_timeout())
+            except TimeoutError:
+                logger.warning("%s: run timed out", program.name)
+                await self._end(RunStatus.FAILED, TIMED_OUT)
+            except asyncio.CancelledError:
+                reason = self._stop_reason or CANCELLED
+                logger.info("%s: run stopped: %s", program.name, reason.code)
+                status = (
+                    RunStatus.CANCELLED if reason in (CANCELLED, ABANDONED) else RunStatus.FAILED
+                )
+                await self._end(status, reason)
+            except LogError as exc:
+                # The log refused the event: another replica ended the run (lost), or Redis
+                # is down; either way nobody can read what the run would write.
+                logger.warning("%s: run stopped, its log failed: %s", program.name, exc)
+                self.failure = exc.failure
+            except Exception as exc:
+                failure = describe(exc)
+                logger.log(
+                    failure.log_level,
+                    "%s: run failed: %s",
+                    program.name,
+                    failure.code,
+                    exc_info=exc,
+                )
+                await self._end(RunStatus.FAILED, failure)
+            else:
+                await self._end(RunStatus.DONE, None, result)
+        finally:
+            self._close()
+
+    def _event(self, item: Event | dspy.Prediction, to_response: ToResponse) -> Event:
+        if isinstance(item, TokenEvent):
+            self.tokens += 1
+            if self.tokens == 1:
+                waited = time.perf_counter() - self.started
+                self.metrics.first_token_seconds.labels(self.name).observe(waited)
+        elif isinstance(item, dspy.Prediction):
+            self.metrics.record_usage(self.name, item)
+            return PredictionEvent(outputs=to_response(item).model_dump(mode="json"))
+        return item
+
+    async def _end(
+        self, status: RunStatus, failure: Failure | None, result: dict[str, Any] | None = None
+    ) -> None:
+        """Write the run's terminal event: ``done``, or ``error`` for ``failure``."""
+        self.failure = failure
+        if failure is None:
+            event: Event = DoneEvent()
+            error = None
+        else:
+            event = ErrorEvent(code=failure.code, message=failure.message)
+            error = {"code": failure.code, "message": failure.message}
+        try:
+            await self.log.finish(
+                self.run_id,
+                status,
+                event.event,
+                event.model_dump_json(),
+                result=result,
+                error=error,
             )
-            self.outcome = failure.code
-            await queue.put(End(failure))
+        except LogError as exc:
+            logger.warning("%s: the run's end could not be logged: %s", self.name, exc)
 
-    async def first(self, patience: float) -> Event | End | None:
-        """The run's first item, or None if there is none within ``patience`` seconds."""
-        try:
-            async with asyncio.timeout(patience):
-                return await self.queue.get()
-        except TimeoutError:
-            return None
-
-    async def next(self, patience: float) -> Event | End | None:
-        """The next queued item, the end on shutdown, or None after ``patience`` s of silence."""
-        if self.admission.grace_over:
-            return End(SHUTTING_DOWN)
-        queue = self.queue
-        try:
-            return queue.get_nowait()
-        except asyncio.QueueEmpty:
-            pass
-        if self.lost is not None:
-            return self.lost
-        try:
-            async with asyncio.timeout(patience):
-                return await queue.get()
-        except TimeoutError:
-            return None
-
-    def wake_reader(self, failure: Failure) -> None:
-        """End the stream for a reader waiting for its next event (a full queue has none)."""
-        with contextlib.suppress(asyncio.QueueFull):
-            self.queue.put_nowait(End(failure))
-
-    def release(self) -> None:
-        """Free the run's slot (when it ends, or its client falls behind); safe to call twice."""
-        if self.holding:
-            self.holding = False
-            self.admission.release(self.caller)
-
-    async def close(self) -> None:
-        """Stop the run (if it still runs) and free its slot; safe to call twice."""
-        if self.closed:
-            return
-        self.closed = True
-        self._open.discard(self)
-        self.release()
-        if self.task is not None:
-            await stop(self.task)
+    def _close(self) -> None:
+        """Free the slot and count the run, once it has ended."""
+        self._running.pop(self.run_id, None)
+        if self._abandon is not None:
+            self._abandon.cancel()
+        self.admission.release(self.caller)
+        outcome = "ok" if self.failure is None else self.failure.code
         metrics = self.metrics
         metrics.active_streams.dec()
-        metrics.requests.labels(self.name, "stream", self.outcome).inc()
+        metrics.requests.labels(self.name, "stream", outcome).inc()
         metrics.stream_seconds.labels(self.name).observe(time.perf_counter() - self.started)
         metrics.tokens.labels(self.name).inc(self.tokens)
+        self.ended.set()
+
+    async def stop(self, reason: Failure) -> None:
+        """End the run now, with ``reason`` as its error; wait until it has ended."""
+        if self.task is None or self.task.done():
+            return
+        if self._stop_reason is None:  # a second stop waits for the first
+            self._stop_reason = reason
+            self.task.cancel()
+        await self.ended.wait()
+
+    def attach(self) -> None:
+        """A reader of this process started to read the run."""
+        self.readers += 1
+        if self._abandon is not None:
+            self._abandon.cancel()
+            self._abandon = None
+
+    def detach(self) -> None:
+        """A reader left; nobody reading for ``grace`` seconds ends the run."""
+        self.readers -= 1
+        if self.readers == 0 and not self.ended.is_set():
+            self._schedule_abandon(self.limits.grace)
+
+    def _schedule_abandon(self, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._abandon = loop.call_later(delay, lambda: loop.create_task(self._abandon_if_unread()))
+
+    async def _abandon_if_unread(self) -> None:
+        self._abandon = None
+        if self.readers or self.ended.is_set():
+            return
+        try:
+            elsewhere = await self.log.read_elsewhere(self.run_id)
+        except LogError:
+            elsewhere = False
+        if elsewhere:  # a reader on another replica: look again shortly
+            self._schedule_abandon(max(self.limits.grace, 0.5))
+            return
+        await self.stop(ABANDONED)
 
 
-class _ReaderBehind(Exception):
-    """The client stayed ``reader_timeout`` seconds behind by a full buffer."""
-
-
-async def _wait_for_reader(queue: asyncio.Queue[Any], item: Any, patience: float) -> None:
-    """Queue ``item`` once the reader makes room, or raise :class:`_ReaderBehind`."""
-    try:
-        async with asyncio.timeout(patience):
-            await queue.put(item)
-    except TimeoutError:
-        raise _ReaderBehind from None
-
-
-async def stop(task: asyncio.Task[Any]) -> None:
-    """Cancel a run's task and wait for it to unwind."""
-    if not task.done():
-        task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+def error_data(failure: Failure, run_id: str) -> str:
+    """An ``error`` event's data for a failure told only to one reader (not logged)."""
+    return ErrorEvent(code=failure.code, message=failure.message, run_id=run_id).model_dump_json()

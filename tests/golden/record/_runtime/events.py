@@ -8,14 +8,15 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
-from .logs import current_request_id
+from .logs import current_request_id, current_run_id
 
 Hook = str  # tool_start | tool_end | tool_error | lm_start | lm_end | lm_error | module_*
 
 
 class EventData(BaseModel):
-    """What every event carries: the id of the request it belongs to."""
+    """What every event carries: the ids of its run and of the request that started it."""
 
+    run_id: str = Field(default_factory=current_run_id)
     request_id: str = Field(default_factory=current_request_id)
 
 

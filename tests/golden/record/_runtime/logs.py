@@ -15,6 +15,7 @@ from typing import Any
 
 REQUEST_ID_HEADER = b"x-request-id"
 _request_id: ContextVar[str] = ContextVar("request_id", default="")
+_run_id: ContextVar[str] = ContextVar("run_id", default="")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -31,6 +32,21 @@ def request_id_bound(request_id: str) -> Iterator[None]:
         yield
     finally:
         _request_id.reset(token)
+
+
+@contextlib.contextmanager
+def run_id_bound(run_id: str) -> Iterator[None]:
+    """Make ``run_id`` the current run's id for the ``with`` block (and tasks it creates)."""
+    token = _run_id.set(run_id)
+    try:
+        yield
+    finally:
+        _run_id.reset(token)
+
+
+def current_run_id() -> str:
+    """The id of the run whose task is running, or "" outside one."""
+    return _run_id.get()
 
 
 def valid_request_id(given: str) -> bool:

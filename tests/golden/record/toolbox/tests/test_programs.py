@@ -9,17 +9,23 @@ from .conftest import ClientFactory
 
 
 def read_events(client: Any, path: str, inputs: dict[str, Any]) -> list[tuple[str, int, Any]]:
-    """POST to a stream endpoint; return (event, id, data) for every event."""
+    """POST to a stream endpoint; return (event, position, data) for every event.
+
+    Each event's id is ``<run>-<position>``, the run being the X-Run-ID header's.
+    """
     headers = {"X-Request-ID": "test-request-1"}
     with client.stream("POST", path, json=inputs, headers=headers) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         assert response.headers["x-request-id"] == "test-request-1"
-        events = [
-            (sse.event, int(sse.id), json.loads(sse.data))
-            for sse in EventSource(response).iter_sse()
-        ]
+        run_id = response.headers["x-run-id"]
+        events = []
+        for sse in EventSource(response).iter_sse():
+            run, _, position = sse.id.rpartition("-")
+            assert run == run_id
+            events.append((sse.event, int(position), json.loads(sse.data)))
     assert {data.pop("request_id") for _, _, data in events} == {"test-request-1"}
+    assert {data.pop("run_id") for _, _, data in events} == {run_id}
     return events
 
 

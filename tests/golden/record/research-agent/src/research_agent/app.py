@@ -13,6 +13,7 @@ from fastapi_offline import FastAPIOffline
 
 from . import __version__, health, routes
 from .programs import build_programs
+from .runtime import run_routes
 from .runtime.body import BodySizeLimit
 from .runtime.http import RequestBoundary, add_error_handlers
 from .runtime.logs import configure_logging
@@ -37,13 +38,17 @@ def create_app(settings: Settings | None = None, *, lm: dspy.BaseLM | None = Non
     for warning in settings.warnings():
         logger.warning("%s", warning)
     metrics = Metrics()
-    runs = Runs(settings.run_limits(), metrics)
+    # With API keys, a run is read and cancelled only with the key that started it.
+    scoped = bool(settings.api_keys)
+    runs = Runs(settings.run_limits(), metrics, settings.run_log(), scoped=scoped)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runs.start()
         runs.drain_on_signals()
         yield
         await runs.drain()
+        await runs.close()
 
     # FastAPIOffline serves Swagger UI and ReDoc from the package, not from a CDN.
     app = FastAPIOffline(
@@ -59,6 +64,7 @@ def create_app(settings: Settings | None = None, *, lm: dspy.BaseLM | None = Non
     add_error_handlers(app)
     app.include_router(health.router)
     app.include_router(routes.router)
+    app.include_router(run_routes.router)
     install_openapi(
         app, keys=bool(settings.api_keys), open_paths=open_paths, streams=routes.STREAMS
     )
@@ -89,7 +95,7 @@ def create_app(settings: Settings | None = None, *, lm: dspy.BaseLM | None = Non
             allow_origins=settings.cors_origins,
             allow_methods=settings.cors_methods,
             allow_headers=settings.cors_headers,
-            expose_headers=["X-Request-ID"],
+            expose_headers=["X-Request-ID", "X-Run-ID"],
         )
     app.add_middleware(RequestBoundary, access_log=settings.access_log)
     return app

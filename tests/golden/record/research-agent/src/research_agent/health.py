@@ -17,10 +17,11 @@ async def read_health() -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="Readiness check",
-    responses={503: {"description": "Not ready: an LM lacks its model or key, or draining."}},
+    responses={503: {"description": "Not ready: an LM lacks its key, Redis is down, or draining."}},
 )
 async def read_readiness(request: Request) -> JSONResponse:
-    """Ready when every program is built, its saved state loaded and its LM configured."""
+    """Ready when every program is built, its saved state loaded and its LM configured,
+    and the runs' store (Redis, when REDIS_URL is set) answers."""
     programs = request.app.state.programs
     report: dict[str, Any] = {}
     for name, program in vars(programs).items():
@@ -29,9 +30,16 @@ async def read_readiness(request: Request) -> JSONResponse:
             "state": program.state,
             "lm_configured": program.lm_configured,
         }
-    ready = all(entry["lm_configured"] for entry in report.values())
-    draining = request.app.state.runs.draining
-    body = {"ready": ready and not draining, "draining": draining, "programs": report}
+    runs = request.app.state.runs
+    store = await runs.log.ready()
+    ready = all(entry["lm_configured"] for entry in report.values()) and store
+    draining = runs.draining
+    body = {
+        "ready": ready and not draining,
+        "draining": draining,
+        "run_store": store,
+        "programs": report,
+    }
     return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
 

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel
 
 from .programs import Programs
@@ -34,6 +34,11 @@ async def get_runs(request: Request) -> Runs:
 
 ProgramsDep = Annotated[Programs, Depends(get_programs)]
 RunsDep = Annotated[Runs, Depends(get_runs)]
+# Sent by a client that reconnects: the stream continues that run after that event.
+LastEventId = Annotated[
+    str | None,
+    Header(description="Resume: the id of the last event received, '<run>-<n>'."),
+]
 
 # The outputs each stream's prediction event carries, for the OpenAPI document.
 STREAMS: dict[str, type[BaseModel]] = {
@@ -77,11 +82,13 @@ async def stream_agent(
     body: AgentRequest,
     programs: ProgramsDep,
     runs: RunsDep,
+    last_event_id: LastEventId = None,
 ) -> Response:
     return await runs.stream(
         programs.agent,
         body,
         AgentResponse.from_prediction,
+        last_event_id,
     )
 
 

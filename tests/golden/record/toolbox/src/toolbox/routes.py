@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel
 
 from .programs import Programs
@@ -49,6 +49,11 @@ async def get_runs(request: Request) -> Runs:
 
 ProgramsDep = Annotated[Programs, Depends(get_programs)]
 RunsDep = Annotated[Runs, Depends(get_runs)]
+# Sent by a client that reconnects: the stream continues that run after that event.
+LastEventId = Annotated[
+    str | None,
+    Header(description="Resume: the id of the last event received, '<run>-<n>'."),
+]
 
 # The outputs each stream's prediction event carries, for the OpenAPI document.
 STREAMS: dict[str, type[BaseModel]] = {
@@ -110,11 +115,13 @@ async def stream_profile(
     body: ProfileRequest,
     programs: ProgramsDep,
     runs: RunsDep,
+    last_event_id: LastEventId = None,
 ) -> Response:
     return await runs.stream(
         programs.profile,
         body,
         ProfileResponse.from_prediction,
+        last_event_id,
     )
 
 
@@ -160,11 +167,13 @@ async def stream_translate(
     body: TranslateRequest,
     programs: ProgramsDep,
     runs: RunsDep,
+    last_event_id: LastEventId = None,
 ) -> Response:
     return await runs.stream(
         programs.translate,
         body,
         TranslateResponse.from_prediction,
+        last_event_id,
     )
 
 
@@ -210,11 +219,13 @@ async def stream_sentiment(
     body: SentimentRequest,
     programs: ProgramsDep,
     runs: RunsDep,
+    last_event_id: LastEventId = None,
 ) -> Response:
     return await runs.stream(
         programs.sentiment,
         body,
         SentimentResponse.from_prediction,
+        last_event_id,
     )
 
 
@@ -260,11 +271,13 @@ async def stream_glossary(
     body: GlossaryRequest,
     programs: ProgramsDep,
     runs: RunsDep,
+    last_event_id: LastEventId = None,
 ) -> Response:
     return await runs.stream(
         programs.glossary,
         body,
         GlossaryResponse.from_prediction,
+        last_event_id,
     )
 
 

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .runtime.limits import RunLimits
 from .runtime.lm import LMOverrides
+from .runtime.runlog import RunLog
 
 
 class Settings(BaseSettings):
@@ -77,7 +78,7 @@ class Settings(BaseSettings):
         description="Methods allowed by CORS.",
     )
     cors_headers: Annotated[list[str], NoDecode] = Field(
-        ["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
+        ["Authorization", "Content-Type", "Last-Event-ID", "X-API-Key", "X-Request-ID"],
         description="Request headers allowed by CORS.",
     )
 
@@ -137,16 +138,28 @@ class Settings(BaseSettings):
         description="Seconds a run may go without an event, then error `timeout` (unset, no "
         "limit).",
     )
-    stream_buffer: int = Field(
-        64,
-        gt=0,
-        description="Events held for a slow client before the run waits for it.",
-    )
-    reader_timeout: float = Field(
+    run_grace: float = Field(
         30.0,
+        ge=0,
+        description="Seconds a streamed run goes on while no client reads it, so that a client "
+        "that reconnects resumes it; then it is cancelled (0, at once).",
+    )
+    run_ttl: float = Field(
+        300.0,
         gt=0,
-        description="Seconds a run waits for a client a full buffer behind; then the run stops "
-        "and frees its slot (error `slow_reader`).",
+        description="Seconds an ended run's events are kept, for clients that resume or read it "
+        "late.",
+    )
+    run_log_max_events: int = Field(
+        10000,
+        gt=0,
+        description="Events kept of one run; a resume from before the oldest one kept gets 410.",
+    )
+    reconnect_delay: float = Field(
+        1.0,
+        gt=0,
+        description="Seconds a client waits before it reconnects a broken stream (the SSE retry "
+        "field).",
     )
     keepalive_interval: float = Field(
         15.0,
@@ -157,6 +170,23 @@ class Settings(BaseSettings):
         10.0,
         ge=0,
         description="Seconds open streams get to finish on SIGTERM.",
+    )
+
+    # Replicas
+    redis_url: str | None = Field(
+        None,
+        description="Redis URL, such as redis://redis:6379/0, where every replica keeps runs' "
+        "events and cancels; unset, runs live in this process's memory.",
+    )
+    redis_prefix: str = Field(
+        "dspy-forge:",
+        description="Prefix of every Redis key and channel, so that services can share one Redis.",
+    )
+    run_heartbeat_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds after a replica's last heartbeat that its unfinished runs are lost "
+        "(error `run_lost`).",
     )
 
     # Logs and serving
@@ -268,11 +298,29 @@ class Settings(BaseSettings):
             batch_max_items=self.batch_max_items,
             deadline=self.run_deadline,
             idle_timeout=self.idle_timeout,
-            stream_buffer=self.stream_buffer,
-            reader_timeout=self.reader_timeout,
+            grace=self.run_grace,
+            log_ttl=self.run_ttl,
+            log_max_events=self.run_log_max_events,
+            reconnect_delay=self.reconnect_delay,
             keepalive=self.keepalive_interval,
             shutdown_grace=self.shutdown_grace,
         )
+
+    def run_log(self) -> RunLog:
+        """Where streamed runs keep their events: Redis with REDIS_URL, else this process."""
+        if self.redis_url:
+            from .runtime.redis_log import RedisLog  # only a service with Redis imports it
+
+            return RedisLog(
+                self.redis_url,
+                prefix=self.redis_prefix,
+                max_events=self.run_log_max_events,
+                ttl=self.run_ttl,
+                heartbeat_timeout=self.run_heartbeat_timeout,
+            )
+        from .runtime.memory_log import MemoryLog
+
+        return MemoryLog(max_events=self.run_log_max_events, ttl=self.run_ttl)
 
 
 @lru_cache

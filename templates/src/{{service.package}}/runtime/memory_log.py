@@ -1,0 +1,148 @@
+"""Runs' logs in this process's memory: the store of a single replica.
+
+Each log is a bounded deque of entries; readers wait on an ``asyncio.Event``
+that the next append sets (and replaces), so a hundred readers of one run cost
+one wake-up each per event, and none polls. An ended run's log is dropped
+``ttl`` seconds after its end by a timer, not by a sweeping task.
+"""
+
+import asyncio
+import contextlib
+import dataclasses
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from .runlog import (
+    RESUME_EXPIRED,
+    RUN_NOT_FOUND,
+    SLOW_READER,
+    Entry,
+    LogError,
+    RunRecord,
+    RunStatus,
+)
+
+
+class _Log:
+    """One run: its record and its last ``max_events`` entries."""
+
+    def __init__(self, record: RunRecord, max_events: int) -> None:
+        self.record = record
+        self.entries: deque[Entry] = deque(maxlen=max_events)
+        self.changed = asyncio.Event()
+
+    @property
+    def last(self) -> int:
+        return self.entries[-1].position if self.entries else 0
+
+    @property
+    def first(self) -> int:
+        """The position of the oldest entry kept (the next one, when none is)."""
+        return self.entries[0].position if self.entries else self.last + 1
+
+    def add(self, event: str, data: str) -> int:
+        position = self.last + 1
+        self.entries.append(Entry(position, event, data))
+        self.changed.set()  # wake every reader waiting now; later ones wait on a new event
+        self.changed = asyncio.Event()
+        return position
+
+
+class MemoryLog:
+    """Runs' logs in memory, each kept ``ttl`` seconds after its run ended."""
+
+    def __init__(self, *, max_events: int, ttl: float) -> None:
+        self.max_events = max_events
+        self.ttl = ttl
+        self._logs: dict[str, _Log] = {}
+
+    async def start(self, on_cancel: Callable[[str], None]) -> None:
+        """Nothing to start: every run of this store is this process's."""
+
+    async def close(self) -> None:
+        self._logs.clear()
+
+    async def ready(self) -> bool:
+        return True
+
+    def __len__(self) -> int:
+        """Runs whose logs are kept now."""
+        return len(self._logs)
+
+    async def create(self, record: RunRecord) -> None:
+        self._logs[record.run_id] = _Log(record, self.max_events)
+
+    def _log(self, run_id: str) -> _Log:
+        log = self._logs.get(run_id)
+        if log is None:
+            raise LogError(RUN_NOT_FOUND)
+        return log
+
+    async def append(self, run_id: str, event: str, data: str) -> int:
+        log = self._log(run_id)
+        if log.record.status is not RunStatus.RUNNING:
+            raise LogError(RUN_NOT_FOUND)
+        return log.add(event, data)
+
+    async def finish(
+        self,
+        run_id: str,
+        status: RunStatus,
+        event: str,
+        data: str,
+        *,
+        result: dict[str, Any] | None = None,
+        error: dict[str, str] | None = None,
+    ) -> bool:
+        log = self._logs.get(run_id)
+        if log is None or log.record.status is not RunStatus.RUNNING:
+            return False
+        position = log.add(event, data)
+        log.record = dataclasses.replace(
+            log.record, status=status, events=position, result=result, error=error
+        )
+        loop = asyncio.get_running_loop()
+        loop.call_later(self.ttl, self._logs.pop, run_id, None)
+        return True
+
+    async def get(self, run_id: str) -> RunRecord | None:
+        log = self._logs.get(run_id)
+        if log is None:
+            return None
+        return dataclasses.replace(log.record, events=log.last)
+
+    async def follow(self, run_id: str, after: int, tick: float) -> AsyncIterator[Entry | None]:
+        log = self._log(run_id)
+        if after + 1 < log.first:
+            raise LogError(RESUME_EXPIRED)
+        return self._entries(log, after, tick)
+
+    async def _entries(self, log: _Log, after: int, tick: float) -> AsyncIterator[Entry | None]:
+        position = after
+        while True:
+            if position < log.last:
+                if position + 1 < log.first:
+                    raise LogError(SLOW_READER)
+                entry = log.entries[position + 1 - log.first]
+                position = entry.position
+                yield entry
+                if entry.terminal:
+                    return
+                continue
+            changed = log.changed
+            try:
+                async with asyncio.timeout(tick):
+                    await changed.wait()
+            except TimeoutError:
+                yield None
+
+    @contextlib.asynccontextmanager
+    async def reading(self, run_id: str) -> AsyncIterator[None]:
+        yield  # every reader is local: the run counts its own readers
+
+    async def read_elsewhere(self, run_id: str) -> bool:
+        return False
+
+    async def request_cancel(self, run_id: str) -> None:
+        """Nothing to ask: a run of this store is this process's, cancelled directly."""

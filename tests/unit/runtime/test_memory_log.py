@@ -1,0 +1,68 @@
+"""memory_log.py: a run's log in memory, its bounds, its end, and its time to live."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from forge_service.runtime.memory_log import MemoryLog
+from forge_service.runtime.runlog import LogError, RunRecord, RunStatus
+
+RUN = "a" * 32
+
+
+async def new_log(**changes: float) -> MemoryLog:
+    log = MemoryLog(max_events=int(changes.get("max_events", 100)), ttl=changes.get("ttl", 60.0))
+    await log.create(RunRecord(RUN, "qa", None))
+    return log
+
+
+async def read(log: MemoryLog, after: int = 0) -> list[tuple[int, str]]:
+    entries = await log.follow(RUN, after, 0.01)
+    return [(e.position, e.event) async for e in entries if e is not None]
+
+
+async def test_events_are_numbered_from_one_and_the_end_is_written_once() -> None:
+    log = await new_log()
+    assert [await log.append(RUN, "token", "{}") for _ in range(3)] == [1, 2, 3]
+    assert await log.finish(RUN, RunStatus.DONE, "done", "{}", result={"answer": "x"})
+    assert not await log.finish(RUN, RunStatus.FAILED, "error", "{}")  # ended already
+    with pytest.raises(LogError) as refused:
+        await log.append(RUN, "token", "{}")
+    assert refused.value.failure.code == "run_not_found"
+    assert await read(log) == [(1, "token"), (2, "token"), (3, "token"), (4, "done")]
+    assert await read(log, after=2) == [(3, "token"), (4, "done")]
+    record = await log.get(RUN)
+    assert record is not None
+    assert (record.status, record.events, record.result) == (RunStatus.DONE, 4, {"answer": "x"})
+
+
+async def test_a_follower_waits_for_events_to_come_and_stops_after_the_end() -> None:
+    log = await new_log()
+    reading = asyncio.ensure_future(read(log))
+    await asyncio.sleep(0.03)
+    await log.append(RUN, "token", "{}")
+    await log.finish(RUN, RunStatus.DONE, "done", "{}")
+    assert await asyncio.wait_for(reading, 1.0) == [(1, "token"), (2, "done")]
+
+
+async def test_only_the_last_max_events_are_kept_and_a_resume_before_them_is_refused() -> None:
+    log = await new_log(max_events=2)
+    for _ in range(5):
+        await log.append(RUN, "token", "{}")
+    entries = await log.follow(RUN, 3, 0.01)
+    assert [(await anext(entries)).position, (await anext(entries)).position] == [4, 5]
+    with pytest.raises(LogError) as refused:
+        await log.follow(RUN, 1, 0.01)
+    assert refused.value.failure.code == "resume_expired"
+
+
+async def test_an_ended_runs_log_is_dropped_after_its_ttl() -> None:
+    log = await new_log(ttl=0.05)
+    await log.finish(RUN, RunStatus.DONE, "done", "{}")
+    assert len(log) == 1
+    await asyncio.sleep(0.1)
+    assert len(log) == 0 and await log.get(RUN) is None
+    with pytest.raises(LogError) as refused:
+        await log.follow(RUN, 0, 0.01)
+    assert refused.value.failure.code == "run_not_found"
