@@ -64,6 +64,8 @@ TEMPLATE_NAMES: dict[str, frozenset[str]] = {
             "BaseModel",
             "Depends",
             "ERROR_RESPONSES",
+            "Header",
+            "LastEventId",
             "ProgramInfo",
             "Programs",
             "ProgramsDep",
@@ -84,7 +86,8 @@ TEMPLATE_NAMES: dict[str, frozenset[str]] = {
         {"Any", "ClientFactory", "EventSource", "json", "read_events", "test_health"}
     ),
     "tools": frozenset({"Literal"}),
-    "URL paths": frozenset({"/v1/programs"}),
+    # /v1/runs/{run_id}... (runtime/run_routes.py): a program `runs` would shadow them.
+    "URL paths": frozenset({"/v1/programs", "/v1/runs"}),
 }
 BUILTINS = frozenset(name for name in dir(builtins) if not name.startswith("_"))
 

@@ -113,6 +113,7 @@ KNOWN_CLOSURE_MODULES = frozenset(
         "pydantic",
         "pydantic_core",
         "pydantic_settings",
+        "redis",
         "pygments",
         "pytest",
         "pytest_asyncio",

@@ -267,6 +267,7 @@ def test_readyz_reports_programs_and_lm(guarded: Served) -> None:
     assert response.json() == {
         "ready": True,
         "draining": False,
+        "run_store": True,
         "programs": {
             name: {"built": True, "state": None, "lm_configured": True} for name in ("ask", "think")
         },

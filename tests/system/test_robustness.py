@@ -51,7 +51,9 @@ programs:
     status: {tool_start: "Using {tool}", tool_end: "{tool}: {output}"}
 """
 QUESTION = {"question": "What is the meaning of life?"}
-BASE_ENV = {"LM_NUM_RETRIES": "0", "DEBUG_STATS": "true"}
+# RUN_GRACE=0: a run ends as soon as its client leaves, as these tests expect
+# (tests/system/test_resume.py covers the grace period).
+BASE_ENV = {"LM_NUM_RETRIES": "0", "DEBUG_STATS": "true", "RUN_GRACE": "0"}
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +90,11 @@ async def collect(url: str, path: str, inputs: dict[str, Any]) -> tuple[int, lis
             await source.response.aread()
             return source.response.status_code, [source.response.json()]
         request_id = source.response.headers["x-request-id"]
-        events = [(sse.event, json.loads(sse.data)) async for sse in source.aiter_sse()]
-    # Every event names the request it belongs to; the assertions below compare the rest.
+        events = [(sse.event, json.loads(sse.data)) async for sse in source.aiter_sse() if sse.data]
+    # Every event names the request and the run it belongs to; the assertions compare the rest.
+    run_id = source.response.headers["x-run-id"]
     assert all(data.pop("request_id") == request_id for _, data in events)
+    assert all(data.pop("run_id") == run_id for _, data in events)
     return 200, events
 
 
@@ -276,6 +280,7 @@ def test_sigterm_ends_open_streams_within_the_grace_period(serve: Callable[..., 
         kind, data = events[-1]
         assert kind == "error"
         assert data == {
+            "run_id": events[0][1]["run_id"],
             "request_id": events[0][1]["request_id"],
             "code": "shutting_down",
             "message": "The server is shutting down; retry elsewhere.",

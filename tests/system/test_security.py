@@ -186,22 +186,23 @@ def _read_until(sock: socket.socket, marker: bytes, timeout: float = 30.0) -> by
     return data
 
 
-def test_a_reader_that_stops_reading_loses_its_run_and_its_slot(
+def test_a_reader_that_stops_reading_holds_neither_the_run_nor_its_slot_nor_memory(
     serve: Callable[..., Any],
 ) -> None:
     settings = {
         "MAX_CONCURRENT_RUNS": "1",
-        "STREAM_BUFFER": "4",
-        "READER_TIMEOUT": "1",
+        "RUN_LOG_MAX_EVENTS": "50",
         "IDLE_TIMEOUT": "120",
         "RUN_DEADLINE": "120",
     }
-    with serve("words-60000", **settings) as (service, log):
+    with serve("words-3000", **settings) as (service, _):
         sleeper = _raw_stream_request(service.url, "/v1/ask/stream", QUESTION)
         try:
             assert wait_until(lambda: debug_stats(service)["active_runs"] == 1, 10)
-            # Far sooner than the deadline, the slot is free again for someone who reads.
-            assert wait_until(lambda: debug_stats(service)["active_runs"] == 0, 30)
+            # The run goes on at its own pace, ends, and frees the slot for someone else.
+            assert wait_until(lambda: debug_stats(service)["active_runs"] == 0, 60)
+            # What it keeps for the sleeper is its last 50 events, not 3,000.
+            assert debug_stats(service)["kept_bytes"] < 50 * 400
             response = httpx.post(f"{service.url}/v1/ask", json=QUESTION, timeout=60)
             assert response.status_code == 200
             # The sleeper, if it ever reads, gets what was sent and then the reason.
@@ -210,7 +211,6 @@ def test_a_reader_that_stops_reading_loses_its_run_and_its_slot(
             assert b'"code":"slow_reader"' in tail
         finally:
             sleeper.close()
-    assert "the client stopped reading" in log.read_text()
 
 
 @pytest.mark.parametrize("endpoint", ["/v1/ask", "/v1/ask/batch"])

@@ -39,15 +39,25 @@ def test_generated_project_tests_pass(name: str, example_project: Callable[[str]
 
 
 async def read_stream(client: httpx.AsyncClient, path: str, inputs: dict[str, Any]) -> list[Any]:
+    """(event, id, data) of each event; a keep-alive is no event (httpx-sse yields it empty)."""
     async with aconnect_sse(client, "POST", path, json=inputs) as source:
         assert source.response.status_code == 200
-        return [(sse.event, sse.id, json.loads(sse.data)) async for sse in source.aiter_sse()]
+        run_id = source.response.headers["x-run-id"]
+        events = [
+            (sse.event, sse.id, json.loads(sse.data))
+            async for sse in source.aiter_sse()
+            if sse.data
+        ]
+    assert {event_id.rpartition("-")[0] for _, event_id, _ in events} == {run_id}
+    assert {data["run_id"] for _, _, data in events} == {run_id}
+    return events
 
 
 def check_stream(program: ProgramModel, events: list[Any]) -> None:
     """The protocol and the spec's promises, for one completed stream."""
     kinds = [event for event, _, _ in events]
-    assert [int(event_id) for _, event_id, _ in events] == list(range(1, len(events) + 1))
+    positions = [int(event_id.rpartition("-")[2]) for _, event_id, _ in events]
+    assert positions == list(range(1, len(positions) + 1))
     assert kinds[-2:] == ["prediction", "done"], kinds
     assert kinds.count("prediction") == 1
     assert "error" not in kinds

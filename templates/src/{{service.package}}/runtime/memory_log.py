@@ -70,6 +70,11 @@ class MemoryLog:
         """Runs whose logs are kept now."""
         return len(self._logs)
 
+    def stats(self) -> dict[str, int]:
+        """Runs kept, and the bytes of their events' data (for ``/_debug/stats``)."""
+        size = sum(len(e.data) for log in self._logs.values() for e in log.entries)
+        return {"kept_runs": len(self._logs), "kept_bytes": size}
+
     async def create(self, record: RunRecord) -> None:
         self._logs[record.run_id] = _Log(record, self.max_events)
 

@@ -119,6 +119,10 @@ class RedisLog:
             await self.redis.delete(f"{self.prefix}replica:{self.replica}")
         await self.redis.aclose()
 
+    def stats(self) -> dict[str, int]:
+        """This replica's running runs (for ``/_debug/stats``; the rest is in Redis)."""
+        return {"owned_runs": len(self.owned)}
+
     async def ready(self) -> bool:
         try:
             async with asyncio.timeout(1.0):

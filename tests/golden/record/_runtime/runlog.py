@@ -109,6 +109,9 @@ class RunLog(Protocol):
     async def ready(self) -> bool:
         """Whether the store answers now (``/readyz``)."""
 
+    def stats(self) -> dict[str, int]:
+        """Counts for ``/_debug/stats``."""
+
     async def create(self, record: RunRecord) -> None:
         """Register a new run, owned by this process."""
 

@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, *, lm: dspy.BaseLM | None = Non
                 "tasks": len(asyncio.all_tasks()),
                 "active_runs": runs.active,
                 "threads": threading.active_count(),
+                **runs.log.stats(),
             }
 
     # Added innermost first. A request meets, in order: its request id, CORS (so a
