@@ -640,6 +640,7 @@ class CuttingProxy(_Managed):
         target: str,
         cut_after: Callable[[int], int | None] | None = None,
         *,
+        cut_request: Callable[[int, dict[bytes, bytes]], int | None] | None = None,
         flush_timeout: float = 5.0,
     ) -> None:
         """Set up (not start) a proxy to ``target``: ``http://HOST:PORT`` or ``HOST:PORT``."""
@@ -649,6 +650,9 @@ class CuttingProxy(_Managed):
         self.target_host: str = parts.hostname
         self.target_port: int = parts.port
         self.cut_after: Callable[[int], int | None] = cut_after or (lambda index: None)
+        # Instead of cut_after: K from the connection's first request (its index and headers,
+        # names lower-case), e.g. to cut only requests that are not resumes (no Last-Event-ID).
+        self.cut_request = cut_request
         self.flush_timeout = flush_timeout
         self.host = LOOPBACK
         self.port = 0
@@ -740,7 +744,8 @@ class CuttingProxy(_Managed):
         index = self.connections
         self.connections += 1
         self.events.append(0)
-        stop_at = self.cut_after(index)
+        first_request: dict[str, dict[bytes, bytes]] = {}
+        stop_at = None if self.cut_request is not None else self.cut_after(index)
         try:
             server_reader, server = await asyncio.open_connection(
                 self.target_host, self.target_port, limit=_HEAD_LIMIT
@@ -749,10 +754,17 @@ class CuttingProxy(_Managed):
             _reset(client)
             return
         methods: collections.deque[bytes] = collections.deque()
-        upstream = asyncio.create_task(self._requests(client_reader, server, methods))
+        upstream = asyncio.create_task(
+            self._requests(client_reader, server, methods, first_request)
+        )
         counter = SSEEventCounter()
         try:
-            await self._responses(server_reader, client, methods, counter, stop_at, index)
+            if self.cut_request is not None:
+                await self._responses(
+                    server_reader, client, methods, counter, None, index, first_request
+                )
+            else:
+                await self._responses(server_reader, client, methods, counter, stop_at, index)
         except _Cut:
             self.cuts += 1
             with contextlib.suppress(TimeoutError):
@@ -783,6 +795,7 @@ class CuttingProxy(_Managed):
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         methods: collections.deque[bytes],
+        first_request: dict[str, dict[bytes, bytes]] | None = None,
     ) -> None:
         """Client to server: forward requests as they are, noting each one's method."""
         try:
@@ -795,6 +808,8 @@ class CuttingProxy(_Managed):
                 head = _Head(raw)
                 method = head.start[0].upper()
                 methods.append(method)
+                if first_request is not None:
+                    first_request.setdefault("headers", head.headers)
                 writer.write(raw)
                 if method == b"CONNECT" or b"upgrade" in head.headers:
                     await _pipe(reader, writer)
@@ -818,6 +833,7 @@ class CuttingProxy(_Managed):
         counter: SSEEventCounter,
         stop_at: int | None,
         index: int,
+        first_request: dict[str, dict[bytes, bytes]] | None = None,
     ) -> None:
         """Server to client: forward responses, counting SSE events, until the cut or EOF."""
         while True:
@@ -828,6 +844,10 @@ class CuttingProxy(_Managed):
                 return
             head = _Head(raw)
             status = int(head.start[1])
+            if first_request is not None and self.cut_request is not None:
+                # The request was read before its response came: decide on it now, once.
+                stop_at = self.cut_request(index, first_request.get("headers", {}))
+                first_request = None
             informational = 100 <= status < 200 and status != 101
             method = methods[0] if methods else b"GET"
             if not informational and methods:

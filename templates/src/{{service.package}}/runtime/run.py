@@ -114,12 +114,12 @@ class StreamedRun:
                     with run_context(self.metrics, program.name):
                         async with contextlib.aclosing(program.events(inputs)) as items:
                             async for item in items:
+                                if self._stop_reason is not None:
+                                    continue  # stopping: the cancel lands at the next await
                                 event = self._event(item, to_response)
                                 if isinstance(event, PredictionEvent):
                                     result = event.outputs
-                                await self.log.append(
-                                    self.run_id, event.event, event.model_dump_json()
-                                )
+                                await self._append(event)
                                 clock.reschedule(next_timeout())
             except TimeoutError:
                 logger.warning("%s: run timed out", program.name)
@@ -131,11 +131,6 @@ class StreamedRun:
                     RunStatus.CANCELLED if reason in (CANCELLED, ABANDONED) else RunStatus.FAILED
                 )
                 await self._end(status, reason)
-            except LogError as exc:
-                # The log refused the event: another replica ended the run (lost), or Redis
-                # is down; either way nobody can read what the run would write.
-                logger.warning("%s: run stopped, its log failed: %s", program.name, exc)
-                self.failure = exc.failure
             except Exception as exc:
                 failure = describe(exc)
                 logger.log(
@@ -150,6 +145,24 @@ class StreamedRun:
                 await self._end(RunStatus.DONE, None, result)
         finally:
             self._close()
+
+    async def _append(self, event: Event) -> None:
+        """Log ``event``; if the log refuses it, stop the run (by cancelling, note 1).
+
+        The log refuses when another replica ended the run (it took it for
+        lost) or Redis is down: nobody could read what the run would write.
+        Raising here would close the program's generator at its ``yield``,
+        outside its own awaits, which ``streamify`` does not survive; so the
+        run's task cancels itself, and the cancel lands inside the program.
+        """
+        try:
+            await self.log.append(self.run_id, event.event, event.model_dump_json())
+        except LogError as exc:
+            logger.warning("%s: run stopped, its log failed: %s", self.name, exc.failure.code)
+            self._stop_reason = exc.failure
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()
 
     def _event(self, item: Event | dspy.Prediction, to_response: ToResponse) -> Event:
         if isinstance(item, TokenEvent):

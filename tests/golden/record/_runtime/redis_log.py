@@ -14,13 +14,21 @@ Notes:
    appended only while the run is running, and exactly one caller ends a run
    (its owner, or a reader elsewhere that found the owner's heartbeat gone and
    declares it lost). A run declared lost refuses its owner's next append,
-   which makes the owner, if it was only slow, stop it.
+   which makes the owner, if it was only slow, stop it. An append names the
+   position it writes, so a command retried after a dropped connection (the
+   client retries connection errors) never writes an event twice.
 2. A running run's keys expire ``ttl`` plus the heartbeat timeout after their
    owner's last heartbeat, an ended one's ``ttl`` after its end: a replica that
    dies leaves nothing behind for long.
 3. Cancels travel by pub/sub (at once) and by the record's ``cancel`` field,
    which the owner reads at each heartbeat (a message is lost if the owner's
    subscription was down when it was sent).
+4. The replica that runs a run also keeps its events in memory (a
+   ``MemoryLog``) while it runs and for ``LOCAL_LINGER`` seconds after: its own
+   readers, nearly all of them (a client resumes elsewhere only after a cut),
+   read there and cost Redis nothing; only readers on other replicas block in
+   ``XREAD``, one pooled connection each. The pool is bounded
+   (``max_connections``) and blocks rather than fails when it is full.
 """
 
 import asyncio
@@ -32,8 +40,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
+from .memory_log import MemoryLog
 from .runlog import (
     RESUME_EXPIRED,
     RUN_LOST,
@@ -50,9 +61,11 @@ logger = logging.getLogger(__name__)
 
 _APPEND = """
 if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
-local n = redis.call('HINCRBY', KEYS[1], 'events', 1)
+local n = ARGV[5]
+if tonumber(redis.call('HGET', KEYS[1], 'events')) >= tonumber(n) then return n end
+redis.call('HSET', KEYS[1], 'events', n)
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], n .. '-0', 'e', ARGV[1], 'd', ARGV[2])
-if n == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
+if n == '1' then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
 return n
 """
 _FINISH = """
@@ -65,6 +78,7 @@ redis.call('PEXPIRE', KEYS[2], ARGV[6])
 return n
 """
 PRESENCE = 2.0  # seconds a remote reader's mark outlives its last refresh
+LOCAL_LINGER = 10.0  # seconds a run's local copy outlives its end (note 4)
 
 
 @contextlib.contextmanager
@@ -81,15 +95,35 @@ class RedisLog:
     """Runs' logs in Redis Streams, shared by every replica that uses ``url``."""
 
     def __init__(
-        self, url: str, *, prefix: str, max_events: int, ttl: float, heartbeat_timeout: float
+        self,
+        url: str,
+        *,
+        prefix: str,
+        max_events: int,
+        ttl: float,
+        heartbeat_timeout: float,
+        max_connections: int,
     ) -> None:
-        self.redis = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2.0)
+        # A pooled connection idle for a second is checked (PING) before use, and a command
+        # that meets a dropped connection is retried, briefly: the first command after Redis
+        # restarts does not fail on a connection the old server closed.
+        pool = redis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=5.0,  # then "store_unavailable", not a wait without end
+            decode_responses=True,
+            socket_connect_timeout=2.0,
+            health_check_interval=1,
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 3),
+        )
+        self.redis = redis.Redis(connection_pool=pool)
         self.prefix = prefix
         self.max_events = max_events
         self.ttl_ms = int(ttl * 1000)
         self.heartbeat_ms = int(heartbeat_timeout * 1000)
         self.replica = uuid.uuid4().hex
-        self.owned: set[str] = set()  # running runs of this replica
+        self.owned: dict[str, int] = {}  # running runs of this replica: their last position
+        self.local = MemoryLog(max_events=max_events, ttl=LOCAL_LINGER)  # note 4
         self._append = self.redis.register_script(_APPEND)
         self._finish = self.redis.register_script(_FINISH)
         self._tasks: list[asyncio.Task[None]] = []
@@ -120,8 +154,8 @@ class RedisLog:
         await self.redis.aclose()
 
     def stats(self) -> dict[str, int]:
-        """This replica's running runs (for ``/_debug/stats``; the rest is in Redis)."""
-        return {"owned_runs": len(self.owned)}
+        """This replica's running runs and local copies (for ``/_debug/stats``)."""
+        return {"owned_runs": len(self.owned), **self.local.stats()}
 
     async def ready(self) -> bool:
         try:
@@ -176,21 +210,29 @@ class RedisLog:
             "events": 0,
         }
         with _unavailable_on_error():
-            async with self.redis.pipeline(transaction=True) as pipe:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                # The heartbeat too: a Redis that restarted empty has forgotten this replica.
+                pipe.set(f"{self.prefix}replica:{self.replica}", "1", px=self.heartbeat_ms)
                 pipe.hset(self._key(record.run_id), mapping=fields)
                 pipe.pexpire(self._key(record.run_id), self.ttl_ms + self.heartbeat_ms)
                 await pipe.execute()
-        self.owned.add(record.run_id)
+        self.owned[record.run_id] = 0
+        await self.local.create(record)
 
     async def append(self, run_id: str, event: str, data: str) -> int:
+        if run_id not in self.owned:
+            raise LogError(RUN_NOT_FOUND)
+        position = self.owned[run_id] + 1
         keys = [self._key(run_id), self._key(run_id, ":log")]
         keep_ms = self.ttl_ms + self.heartbeat_ms
         with _unavailable_on_error():
-            position = await self._append(keys, [event, data, self.max_events, keep_ms])
-        if not position:
-            self.owned.discard(run_id)
+            written = await self._append(keys, [event, data, self.max_events, keep_ms, position])
+        if not written:
+            self.owned.pop(run_id, None)
             raise LogError(RUN_NOT_FOUND)
-        return int(position)
+        self.owned[run_id] = position
+        await self.local.append(run_id, event, data)
+        return position
 
     async def finish(
         self,
@@ -202,7 +244,7 @@ class RedisLog:
         result: dict[str, Any] | None = None,
         error: dict[str, str] | None = None,
     ) -> bool:
-        self.owned.discard(run_id)
+        self.owned.pop(run_id, None)
         keys = [self._key(run_id), self._key(run_id, ":log")]
         args = [
             status.value,
@@ -213,8 +255,13 @@ class RedisLog:
             self.ttl_ms,
             self.max_events,
         ]
-        with _unavailable_on_error():
-            return bool(await self._finish(keys, args))
+        try:
+            with _unavailable_on_error():
+                return bool(await self._finish(keys, args))
+        finally:
+            # Local readers end with this run's own end, even when Redis has another one
+            # (a replica that took the run for lost) or is down.
+            await self.local.finish(run_id, status, event, data, result=result, error=error)
 
     async def get(self, run_id: str) -> RunRecord | None:
         with _unavailable_on_error():
@@ -232,6 +279,8 @@ class RedisLog:
         )
 
     async def follow(self, run_id: str, after: int, tick: float) -> AsyncIterator[Entry | None]:
+        if await self.local.get(run_id) is not None:
+            return await self.local.follow(run_id, after, tick)
         record = await self.get(run_id)
         if record is None:
             raise LogError(RUN_NOT_FOUND)

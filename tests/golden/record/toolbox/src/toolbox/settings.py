@@ -182,6 +182,12 @@ class Settings(BaseSettings):
         "dspy-forge:",
         description="Prefix of every Redis key and channel, so that services can share one Redis.",
     )
+    redis_max_connections: int = Field(
+        256,
+        gt=0,
+        description="Connections to Redis at most; a reader on another replica than its run's "
+        "holds one while it waits.",
+    )
     run_heartbeat_timeout: float = Field(
         10.0,
         gt=0,
@@ -317,6 +323,7 @@ class Settings(BaseSettings):
                 max_events=self.run_log_max_events,
                 ttl=self.run_ttl,
                 heartbeat_timeout=self.run_heartbeat_timeout,
+                max_connections=self.redis_max_connections,
             )
         from .runtime.memory_log import MemoryLog
 
