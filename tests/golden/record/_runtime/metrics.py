@@ -34,7 +34,9 @@ class Metrics:
             ["program", "endpoint", "outcome"],
             registry=r,
         )
-        self.active_streams = Gauge("dspy_active_streams", "Streams open now.", registry=r)
+        self.active_streams = Gauge(
+            "dspy_active_streams", "Streamed runs in progress on this process.", registry=r
+        )
         self.stream_seconds = Histogram(
             "dspy_stream_duration_seconds",
             "Duration of streams, open to last event.",
