@@ -16,7 +16,7 @@ import yaml
 from dspy_forge.render.generate import generate
 from dspy_forge.spec.loader import load_spec
 from tests.conftest import SPECS
-from tests.unit.test_deploy_files import check_kubernetes_names, kubernetes_names
+from tests.golden.test_deploy_files import check_kubernetes_names, kubernetes_names
 
 NAME = "abcde_" * 9 + "ab_cdefgh"  # 63 characters; the 57th is a '_'
 
