@@ -29,6 +29,8 @@ from dspy_forge.dev.fakelm.testing import FakeLM
 from dspy_forge.render.generate import generate
 from dspy_forge.spec.loader import load_spec_text
 
+from .serving import served
+
 SPEC = """
 version: 1
 service: {name: guarded, title: Guarded}
@@ -76,13 +78,8 @@ def serve(project: Path, fake_lm: FakeLM, tmp_path: Path) -> Callable[..., Any]:
     @contextmanager
     def start(*, as_module: bool = False, **env: str) -> Iterator[tuple[RunningService, Path]]:
         log = tmp_path / "service.log"
-        base = {**fake_lm_env(fake_lm.api_base), "LM_MODEL": "openai/gpt-4o-mini"}
-        with (
-            log.open("wb") as sink,
-            running_service(
-                project, "guarded", {**base, **env}, log=sink, as_module=as_module
-            ) as service,
-        ):
+        settings = {"LM_MODEL": "openai/gpt-4o-mini", **env}
+        with served(project, "guarded", fake_lm, log, env=settings, as_module=as_module) as service:
             yield service, log
 
     return start

@@ -28,12 +28,13 @@ from typing import Any
 import httpx
 import pytest
 
-from dspy_forge.dev.devserver import RunningService, fake_lm_env, running_service
+from dspy_forge.dev.devserver import RunningService
 from dspy_forge.dev.fakelm.testing import FakeLM
 from dspy_forge.render.generate import generate
 from dspy_forge.spec.loader import load_spec_text
 
 from .servers import CuttingProxy, HAProxy, RedisServer
+from .serving import served, wait_until
 from .sse_clients import NODE_SCRIPTS, httpx_sse_events, node_events
 
 SPEC = """
@@ -67,14 +68,9 @@ def serve(project: Path, fake_lm: FakeLM, tmp_path: Path) -> Callable[..., Any]:
 
     @contextmanager
     def start(scenario: str | None = None, **env: str) -> Iterator[RunningService]:
-        api_base = fake_lm.scenario_base(scenario) if scenario else fake_lm.api_base
         log = tmp_path / f"service-{next(questions)}.log"
-        with (
-            log.open("wb") as sink,
-            running_service(
-                project, PACKAGE, {**fake_lm_env(api_base), **BASE_ENV, **env}, log=sink
-            ) as service,
-        ):
+        settings = {**BASE_ENV, **env}
+        with served(project, PACKAGE, fake_lm, log, scenario=scenario, env=settings) as service:
             yield service
 
     return start
@@ -369,12 +365,3 @@ def test_finished_runs_logs_are_bounded_while_kept_and_gone_after_their_ttl(
                 assert wait_until(lambda: not list(client.scan_iter(f"{prefix}run:*")), timeout=40)
             finally:
                 client.close()
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()

@@ -20,10 +20,12 @@ import httpx
 import pytest
 from httpx_sse import aconnect_sse
 
-from dspy_forge.dev.devserver import RunningService, fake_lm_env, running_service
+from dspy_forge.dev.devserver import RunningService
 from dspy_forge.dev.fakelm.testing import FakeLM
 from dspy_forge.render.generate import generate
 from dspy_forge.spec.loader import load_spec_text
+
+from .serving import debug_stats, served, wait_until
 
 SPEC = """
 version: 1
@@ -68,14 +70,9 @@ def serve(project: Path, fake_lm: FakeLM, tmp_path: Path) -> Callable[..., Any]:
 
     @contextmanager
     def start(scenario: str | None = None, **env: str) -> Iterator[tuple[RunningService, Path]]:
-        api_base = fake_lm.scenario_base(scenario) if scenario else fake_lm.api_base
         log = tmp_path / "service.log"
-        with (
-            log.open("wb") as sink,
-            running_service(
-                project, "sturdy", {**fake_lm_env(api_base), **BASE_ENV, **env}, log=sink
-            ) as service,
-        ):
+        settings = {**BASE_ENV, **env}
+        with served(project, "sturdy", fake_lm, log, scenario=scenario, env=settings) as service:
             yield service, log
 
     return start
@@ -96,19 +93,6 @@ async def collect(url: str, path: str, inputs: dict[str, Any]) -> tuple[int, lis
     assert all(data.pop("request_id") == request_id for _, data in events)
     assert all(data.pop("run_id") == run_id for _, data in events)
     return 200, events
-
-
-def debug_stats(service: RunningService) -> dict[str, int]:
-    return httpx.get(f"{service.url}/_debug/stats", timeout=5).json()
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def test_client_going_away_cancels_the_run_and_its_upstream_request(

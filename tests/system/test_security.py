@@ -27,6 +27,8 @@ from dspy_forge.render.generate import generate
 from dspy_forge.spec.loader import load_spec_text
 from tests.projects import run_project_tests
 
+from .serving import debug_stats, served, wait_until
+
 SPEC = """
 version: 1
 service: {name: exposed, title: Exposed}
@@ -65,30 +67,12 @@ def serve(project: Path, fake_lm: FakeLM, tmp_path: Path) -> Callable[..., Any]:
 
     @contextmanager
     def start(scenario: str | None = None, **env: str) -> Iterator[tuple[RunningService, Path]]:
-        api_base = fake_lm.scenario_base(scenario) if scenario else fake_lm.api_base
         log = tmp_path / "service.log"
-        with (
-            log.open("wb") as sink,
-            running_service(
-                project, "exposed", {**fake_lm_env(api_base), **BASE_ENV, **env}, log=sink
-            ) as service,
-        ):
+        settings = {**BASE_ENV, **env}
+        with served(project, "exposed", fake_lm, log, scenario=scenario, env=settings) as service:
             yield service, log
 
     return start
-
-
-def debug_stats(service: RunningService) -> dict[str, int]:
-    return httpx.get(f"{service.url}/_debug/stats", timeout=5).json()
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def scenario_requests(fake_lm: FakeLM, scenario: str) -> int:

@@ -23,6 +23,8 @@ from dspy_forge.dev.fakelm.testing import FakeLM
 from dspy_forge.render.generate import generate
 from dspy_forge.spec.loader import load_spec_text
 
+from .serving import served
+
 SPEC = """
 version: 1
 service: {name: truthful, title: Truthful}
@@ -90,14 +92,12 @@ def serve(project: Path, fake_lm: FakeLM, tmp_path: Path) -> Callable[..., Any]:
         generated = tool_file.read_text()
         if tool is not None:
             tool_file.write_text(tool)
-        api_base = fake_lm.scenario_base(scenario) if scenario else fake_lm.api_base
         log = tmp_path / "service.log"
-        environment = {**fake_lm_env(api_base), "LM_NUM_RETRIES": "0", **env}
+        settings = {"LM_NUM_RETRIES": "0", **env}
         try:
-            with (
-                log.open("wb") as sink,
-                running_service(project, "truthful", environment, log=sink) as service,
-            ):
+            with served(
+                project, "truthful", fake_lm, log, scenario=scenario, env=settings
+            ) as service:
                 yield service, log
         finally:
             tool_file.write_text(generated)
