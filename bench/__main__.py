@@ -3,6 +3,7 @@
     .venv/bin/python -m bench                      # the full suite (about 13 min on 2 cores)
     .venv/bin/python -m bench --quick              # the smallest setting (CI smoke test)
     .venv/bin/python -m bench --sections cpu,inprocess --runs 5 --programs qa
+    .venv/bin/python -m bench --sections runlog    # the event log (python -m bench.runlog)
     .venv/bin/python -m bench profile --server service --program qa --concurrency 50
 
 The suite writes ``results.json``, ``report.md`` (the tables of docs/benchmarks.md) and
@@ -35,7 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="the smallest setting (seconds)")
     parser.add_argument("--runs", type=int, help="runs of each measurement (median taken)")
     parser.add_argument("--programs", help="comma-separated: qa,agent")
-    parser.add_argument("--sections", help=f"comma-separated subset of {','.join(SECTIONS)}")
+    parser.add_argument(
+        "--sections",
+        help=f"comma-separated subset of {','.join(SECTIONS)} (default: all but runlog)",
+    )
     parser.add_argument("--servers", help="comma-separated: service,baseline,floor")
     parser.add_argument("--capacity-levels", help="comma-separated stream counts, e.g. 100,1000")
     parser.add_argument("--out", type=Path, default=Path("out/bench"), help="results folder")

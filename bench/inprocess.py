@@ -125,7 +125,10 @@ def _runs_layer(served: Any, package: str) -> Any:
     prefix = served.name.replace("_", "").lower()
     request = next(v for k, v in vars(schemas).items() if k.lower() == f"{prefix}request")
     response = next(v for k, v in vars(schemas).items() if k.lower() == f"{prefix}response")
-    runs = runs_module.Runs(settings.run_limits(), metrics_module.Metrics())
+    if hasattr(settings, "run_log"):  # resumable runs: events go through the run's log
+        runs = runs_module.Runs(settings.run_limits(), metrics_module.Metrics(), settings.run_log())
+    else:  # a project generated before them
+        runs = runs_module.Runs(settings.run_limits(), metrics_module.Metrics())
 
     async def one(question: str) -> bytes:
         answer = await runs.stream(served, request(question=question), response.from_prediction)

@@ -283,6 +283,11 @@ def markdown(results: dict[str, Any]) -> str:
                 )
             lines.append(f"| {name} | {figure} | {'yes' if t['met'] else '**no**'} |")
         parts.append("\n".join(lines))
+
+    if results.get("runlog"):
+        from bench.runlog import markdown as runlog_markdown
+
+        parts.append(runlog_markdown(results["runlog"]).rstrip("\n"))
     return "\n\n".join(parts) + "\n"
 
 

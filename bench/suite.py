@@ -21,6 +21,10 @@ Sections, in order (each can be left out with ``--sections``):
 ``generation``
     ``dspy-forge generate`` on synthesised specs of 1, 10 and 100 programs, and the CLI's
     cold start.
+``runlog`` (only when asked for: ``--sections runlog``; about 11 min)
+    The event log of resumable runs: memory per ended run and CPU per event of
+    ``MemoryLog`` and ``RedisLog``, and the qa service with and without ``REDIS_URL``
+    (:mod:`bench.runlog`, also runnable alone as ``python -m bench.runlog``).
 """
 
 from __future__ import annotations
@@ -46,7 +50,9 @@ from bench.proc import cpu_seconds, rss_bytes
 from bench.servers import PROGRAMS, SERVERS, Project, generate_project, inprocess, start
 from dspy_forge.dev.fakelm.testing import FakeLM, running_fake_lm
 
-SECTIONS = ("cpu", "inprocess", "ttft", "capacity", "generation")
+SECTIONS = ("cpu", "inprocess", "ttft", "capacity", "generation", "runlog")
+# What runs without --sections: runlog would nearly double the suite's time.
+DEFAULT_SECTIONS = ("cpu", "inprocess", "ttft", "capacity", "generation")
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,7 @@ class Config:
     gen_sizes: tuple[int, ...] = (1, 10, 100)
     gen_runs: int = 3
     cold_runs: int = 5
-    sections: tuple[str, ...] = SECTIONS
+    sections: tuple[str, ...] = DEFAULT_SECTIONS
 
     def hold_ms(self, level: int) -> int:
         return round(1000 * (level / self.capacity_ramp_per_s + self.capacity_margin_s))
@@ -249,6 +255,14 @@ class Suite:
             self.results.setdefault("timings_s", {})["generation"] = (
                 time.perf_counter() - section_start
             )
+        if "runlog" in sections:
+            from bench import runlog  # imports the template's runtime, and DSPy with it
+
+            say("section runlog")
+            section_start = time.perf_counter()
+            setting = runlog.QUICK if self.config.name == "quick" else runlog.FULL
+            self.results["runlog"] = runlog.measure(setting, self.out, self.log)
+            self.results.setdefault("timings_s", {})["runlog"] = time.perf_counter() - section_start
         self.results["timings_s"]["total"] = time.perf_counter() - started
         self.results["machine"]["load_average_end"] = os.getloadavg()
         self.results["targets"] = targets(self.results, self.config)
@@ -772,4 +786,4 @@ def configure(base: Config, **changes: Any) -> Config:
     return replace(base, **{k: v for k, v in changes.items() if v is not None})
 
 
-__all__ = ["FULL", "QUICK", "SECTIONS", "Config", "Suite", "configure", "say"]
+__all__ = ["DEFAULT_SECTIONS", "FULL", "QUICK", "SECTIONS", "Config", "Suite", "configure", "say"]
