@@ -4,7 +4,7 @@ Since resumable runs, a streamed run writes every event to a log that its reader
 (``runtime/runlog.py``): ``MemoryLog`` in the process by default, ``RedisLog`` (Redis
 Streams) with ``REDIS_URL``. Before, a run handed its events to its one reader through an
 ``asyncio.Queue``. This module measures what the log costs, on the template's runtime
-as it is now (imported from ``templates/`` by :mod:`bench.template_runtime`, no project
+as it is now (imported from ``templates/`` by :mod:`dspy_forge.dev.template_runtime`, no project
 generated), against a real ``redis-server`` on a free loopback port:
 
 ``memory``
@@ -68,7 +68,7 @@ from typing import IO, Any, Protocol
 import redis
 
 from bench.proc import rss_bytes
-from bench.template_runtime import ROOT, load_runtime
+from dspy_forge.dev.template_runtime import ROOT, load_runtime
 
 SECTIONS = ("memory", "cpu", "http")
 STORES = ("queue", "memory", "redis", "redis-remote")

@@ -1,59 +1,18 @@
 """The generated package's runtime, imported straight from the template.
 
-``templates/src/{{service.package}}/runtime`` is plain Python with relative
-imports, copied verbatim into every generated project. It is imported here as
-``forge_service.runtime`` (a synthetic parent package, so that the relative
-imports resolve), without generating a project, so its tests take seconds.
-Bytecode is not written: nothing may be added to the template's folder.
+``templates/src/{{service.package}}/runtime`` is imported as
+``forge_service.runtime`` by ``dspy_forge.dev.template_runtime``, without
+generating a project, so its tests take seconds.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import os
 import signal
-import sys
-import types
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-# DSPy would fetch model metadata over the network on first use; offline, use LiteLLM's copy.
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "true")
-
-ROOT = Path(__file__).resolve().parents[3]
-RUNTIME = ROOT / "templates" / "src" / "{{service.package}}" / "runtime"
-PACKAGE = "forge_service"
-
-
-def load_runtime() -> types.ModuleType:
-    """Import the template's runtime as ``forge_service.runtime``, every module of it."""
-    name = f"{PACKAGE}.runtime"
-    if name in sys.modules:
-        return sys.modules[name]
-    parent = types.ModuleType(PACKAGE, "A stand-in for a generated service's package.")
-    parent.__path__ = []
-    sys.modules[PACKAGE] = parent
-    spec = importlib.util.spec_from_file_location(
-        name, RUNTIME / "__init__.py", submodule_search_locations=[str(RUNTIME)]
-    )
-    assert spec is not None and spec.loader is not None
-    runtime = importlib.util.module_from_spec(spec)
-    sys.modules[name] = runtime
-    parent.runtime = runtime  # type: ignore[attr-defined]
-    writes_bytecode = sys.dont_write_bytecode
-    sys.dont_write_bytecode = True
-    try:
-        spec.loader.exec_module(runtime)
-        for path in sorted(RUNTIME.glob("*.py")):
-            if path.stem != "__init__":
-                importlib.import_module(f"{name}.{path.stem}")
-    finally:
-        sys.dont_write_bytecode = writes_bytecode
-    return runtime
-
+from dspy_forge.dev.template_runtime import load_runtime
 
 load_runtime()
 

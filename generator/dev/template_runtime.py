@@ -1,15 +1,12 @@
-"""The generated package's runtime, imported straight from the template, for benchmarks.
+"""The generated package's runtime, imported straight from the template.
 
 ``templates/src/{{service.package}}/runtime`` is plain Python with relative imports,
 copied verbatim into every generated project. :func:`load_runtime` imports it as
 ``forge_service.runtime`` (a synthetic parent package, so that the relative imports
-resolve) without generating a project, so that a benchmark of one runtime class
-(:mod:`bench.runlog`) measures the template's code as it is now, in seconds.
-
-It is the loader of ``tests/unit/runtime/conftest.py``, copied rather than imported:
-a conftest is pytest's module (it imports pytest and defines fixtures) and the
-bench must run without the test tree. If one of the two changes, change both.
-Bytecode is not written: nothing may be added to the template's folder.
+resolve) without generating a project, so that the runtime's unit tests
+(``tests/unit/runtime``) and benchmarks of one runtime class (``bench/runlog.py``)
+exercise the template's code as it is now, in seconds. Bytecode is not written:
+nothing may be added to the template's folder.
 """
 
 from __future__ import annotations
@@ -19,12 +16,13 @@ import importlib.util
 import os
 import sys
 import types
-from pathlib import Path
+
+from dspy_forge.paths import template_root
 
 # DSPy would fetch model metadata over the network on first use; offline, use LiteLLM's copy.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "true")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = template_root()
 RUNTIME = ROOT / "templates" / "src" / "{{service.package}}" / "runtime"
 PACKAGE = "forge_service"
 
