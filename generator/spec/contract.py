@@ -284,8 +284,11 @@ Origin = matching(
 HeaderName = matching(
     r"^(\*|[A-Za-z0-9-]{1,64})$", "'*' or an HTTP header name such as 'X-API-Key'", 64
 )
+# Characters of a URL only: a Redis URL reaches the README's table and .env.example as it is.
 RedisUrl = matching(
-    r"^(redis|rediss|unix)://[A-Za-z0-9_.~:/?#\[\]@!$&()*+,;=%-]{1,500}$", "a Redis URL such as 'redis://redis:6379/0'", 510
+    r"^(redis|rediss|unix)://[A-Za-z0-9_.~:/?#\[\]@!$&()*+,;=%-]{1,500}$",
+    "a Redis URL such as 'redis://redis:6379/0'",
+    510,
 )
 UrlPath = matching(r"^/[A-Za-z0-9_./-]{0,200}$", "a URL path such as '/healthz'", 201)
 
