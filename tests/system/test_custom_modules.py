@@ -240,13 +240,26 @@ def test_regenerating_after_a_spec_change_leaves_the_users_module_alone(
     project: Path, template: Path, tmp_path: Path
 ) -> None:
     changed = SPEC.replace('tool_end: "Found passages"', 'tool_end: "Read the passages"')
-    update_project(load_spec_text(changed, base_dir=tmp_path), project, source=git_source(template))
+    # A new program whose class the user's (never rewritten) file does not have yet.
+    changed += (
+        "  critique:\n    module: Custom\n    impl: modules.rag:Critique\n"
+        '    signature: "question -> answer"\n'
+    )
+    plan = update_project(
+        load_spec_text(changed, base_dir=tmp_path), project, source=git_source(template)
+    )
     try:
         module = project / "src" / PACKAGE / "modules" / "rag.py"
         assert module.read_text(encoding="utf-8") == MODULE
         programs = (project / "src" / PACKAGE / "programs.py").read_text(encoding="utf-8")
         assert '"tool_end": "Read the passages"' in programs
+        assert "import Critique, DraftThenPolish, RetrieveThenAnswer" in programs
         assert "modules/rag.py" not in git(project, "status", "--porcelain")
+        assert any(
+            f"src/{PACKAGE}/modules/rag.py has no class Critique, which programs.py imports"
+            in notice
+            for notice in plan.notices
+        ), plan.notices
     finally:
         git(project, "checkout", "-q", "--", ".")
 
