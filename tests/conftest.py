@@ -30,6 +30,8 @@ UPDATE_GOLDEN_ENV = "DSPY_FORGE_UPDATE_GOLDEN"
 # Tool bodies a user would write after generating, so agents get real observations:
 # specs/tools/<spec>/<module>.py replaces the generated stub of that tool module.
 EXAMPLE_TOOLS = SPECS / "tools"
+# Likewise the bodies of Custom modules: specs/modules/<spec>/<module>.py replaces the stub.
+EXAMPLE_MODULES = SPECS / "modules"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -66,6 +68,9 @@ def example_project(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str],
             if (EXAMPLE_TOOLS / name).is_dir():
                 tools = out / "src" / loaded.model.package / "tools"
                 shutil.copytree(EXAMPLE_TOOLS / name, tools, dirs_exist_ok=True)
+            if (EXAMPLE_MODULES / name).is_dir():
+                modules = out / "src" / loaded.model.package / "modules"
+                shutil.copytree(EXAMPLE_MODULES / name, modules, dirs_exist_ok=True)
             made[name] = out
         return made[name]
 

@@ -1,4 +1,4 @@
-"""The user's files in an update: tool modules are theirs, and tool changes are reported."""
+"""The user's files in an update: tool and Custom modules are theirs, and changes are reported."""
 
 from __future__ import annotations
 
@@ -75,6 +75,33 @@ def check_tools(work: Path, model: ServiceModel) -> list[str]:
             notices.append(
                 f"{relative}: {tool.function}({', '.join(names)}) differs from the spec; "
                 f"the LM is told the spec's arguments:\n    {wanted}"
+            )
+    return notices
+
+
+def check_modules(work: Path, model: ServiceModel) -> list[str]:
+    """Say which Custom module classes that programs.py imports a user's file lacks.
+
+    The file is never rewritten, so a class the spec adds to an existing module
+    file is not written either; the service would fail to import it.
+    """
+    notices = []
+    wanted = {(p.custom.module, p.custom.class_name) for p in model.programs if p.custom}
+    for module, class_name in sorted(wanted):
+        relative = PurePosixPath("src", model.package, *module.split(".")).with_suffix(".py")
+        path = work / relative
+        if not path.is_file():
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError):
+            notices.append(f"{relative} is not valid Python; programs.py imports {class_name}")
+            continue
+        if class_name not in {node.name for node in tree.body if isinstance(node, ast.ClassDef)}:
+            notices.append(
+                f"{relative} has no class {class_name}, which programs.py imports: add\n"
+                f"    class {class_name}(dspy.Module): built as "
+                f"{class_name}(signature, tools=[...]), run with acall"
             )
     return notices
 

@@ -115,6 +115,12 @@ def _program(program: ProgramModel) -> dict[str, Any]:
         "outputs": [_field(f) for f in outputs],
         "tools": [_tool(t) for t in program.tools],
         "max_iters": program.max_iters,
+        # module: Custom: the user's class, imported from modules/<module>.py.
+        "custom": (
+            {"module": program.custom.module.removeprefix("modules."), "class_name": class_name}
+            if program.custom and (class_name := program.custom.class_name)
+            else None
+        ),
         "lm_kwargs": _lm_kwargs(program.lm) if program.lm else None,
         "listeners": [
             {
@@ -163,6 +169,22 @@ def _used_tool_imports(model: ServiceModel) -> list[dict[str, Any]]:
     return [{"name": name, "functions": sorted(used[name])} for name in sorted(used)]
 
 
+def _custom_modules(model: ServiceModel) -> list[dict[str, Any]]:
+    """Per user module file, the classes its stub defines (a class shared by programs: once)."""
+    classes: dict[str, dict[str, dict[str, Any]]] = {}
+    for program in model.programs:
+        if program.custom is None:
+            continue
+        name = program.custom.module.removeprefix("modules.")
+        classes.setdefault(name, {})[program.custom.class_name] = {
+            "class_name": program.custom.class_name
+        }
+    return [
+        {"name": name, "classes": [classes[name][c] for c in sorted(classes[name])]}
+        for name in sorted(classes)
+    ]
+
+
 def render_data(model: ServiceModel) -> dict[str, Any]:
     """The ``service`` answer given to Copier for ``model``."""
     modules: dict[str, list[ToolModel]] = {}
@@ -199,6 +221,8 @@ def render_data(model: ServiceModel) -> dict[str, Any]:
         # What each module imports is what it uses (ruff F401 otherwise): programs.py only
         # the signatures and tools some program uses, schemas.py only its programs' types.
         "used_tool_imports": _used_tool_imports(model),
+        # Custom modules: the stub files (user-owned) and what programs.py imports from them.
+        "custom_modules": _custom_modules(model),
         "used_signatures": sorted({p.signature.class_name for p in model.programs}),
         "signatures_use_literal": any(
             f.type.uses_literal for sig in model.signatures for f in (*sig.inputs, *sig.outputs)

@@ -13,6 +13,14 @@ from dspy_forge.spec.types import parse_type
 
 # The outputs of ReAct's loop predictor, besides the trajectory it reads.
 REACT_STEP = ("next_thought", "next_tool_name", "next_tool_args")
+# A user-written module: the generator cannot know its predictors, the runtime can
+# (``named_predictors()`` at start-up checks listeners and saved state against them).
+CUSTOM = "Custom"
+
+
+def known(module: str) -> bool:
+    """Whether the generator knows ``module``'s predictors (every module but Custom)."""
+    return module != CUSTOM
 
 
 def predictors(
@@ -22,8 +30,11 @@ def predictors(
 
     A bare Predict names itself ``self``; ChainOfThought adds ``reasoning``;
     ReAct loops with ``react`` over a ``trajectory``, then extracts the outputs
-    with a ChainOfThought (``extract.predict``).
+    with a ChainOfThought (``extract.predict``). A Custom module's are unknown here:
+    none are listed.
     """
+    if not known(module):
+        return {}
     if module == "Predict":
         return {"self": (inputs, outputs)}
     if module == "ChainOfThought":

@@ -16,12 +16,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from dspy_forge.service.anatomy import REACT_STEP, REASONING, RESERVED_FIELDS
+from dspy_forge.service.anatomy import CUSTOM, REACT_STEP, REASONING, RESERVED_FIELDS
+from dspy_forge.service.anatomy import known as anatomy_known
 from dspy_forge.service.anatomy import predictors as anatomy_predictors
+from dspy_forge.service.custom import custom_module
 from dspy_forge.service.dspy_calls import TOOL_CALL_KWARGS, internal_names
 from dspy_forge.service.inline import parse_inline
-from dspy_forge.service.listeners import resolve_listeners
+from dspy_forge.service.listeners import custom_listeners, resolve_listeners
 from dspy_forge.service.model import (
+    CustomModel,
     FieldModel,
     ListenerModel,
     LMModel,
@@ -214,6 +217,7 @@ class _Builder:
             return None
         signature = self.program_signature(name, raw.signature, signatures, (*path, "signature"))
         program_tools = self.program_tools(raw, tools, path)
+        custom = custom_module(raw, path, self.check_name, self.error)
         status = self.status(raw, path)
         if signature is None:  # the rest is checked against the signature
             return None
@@ -224,6 +228,8 @@ class _Builder:
         listeners = self.listeners(raw, predictors, signature, path)
         state_file = self.state(name, raw, states, path, signature)
         if program_tools is None or listeners is None or status is None or state_file is False:
+            return None
+        if custom is False:
             return None
         extra = (REASONING,) if raw.module in {"ChainOfThought", "ReAct"} else ()
         if extra and "reasoning" in {f.name for f in (*signature.inputs, *signature.outputs)}:
@@ -252,6 +258,7 @@ class _Builder:
             status_modules=raw.status_modules,
             state_file=state_file or None,
             extra_outputs=extra,
+            custom=custom if isinstance(custom, CustomModel) else None,
         )
 
     def program_signature(
@@ -278,12 +285,19 @@ class _Builder:
         self, raw: ProgramSpec, tools: dict[str, ToolModel], path: KeyPath
     ) -> tuple[ToolModel, ...] | None:
         if raw.module != "ReAct":
-            if raw.tools:
-                self.error((*path, "tools"), f"{raw.module} calls no tools; only ReAct does")
+            refused = bool(raw.tools) and raw.module != CUSTOM
+            if refused:
+                self.error(
+                    (*path, "tools"), f"{raw.module} calls no tools; only ReAct and Custom do"
+                )
             if raw.max_iters is not None:
                 self.error((*path, "max_iters"), "max_iters applies to ReAct only")
-            return None if raw.tools or raw.max_iters is not None else ()
-        if not raw.tools:
+                refused = True
+            if refused and raw.module != CUSTOM:
+                return None
+            if not raw.tools:
+                return None if refused else ()
+        elif not raw.tools:
             self.error((*path, "tools"), "ReAct needs at least one tool")
             return None
         found = []
@@ -299,6 +313,8 @@ class _Builder:
         if len(set(raw.tools)) != len(raw.tools):
             self.error((*path, "tools"), "a tool is listed twice")
             return None
+        if raw.module != "ReAct" and raw.max_iters is not None:  # refused above
+            return None
         return tuple(found) if len(found) == len(raw.tools) else None
 
     def listeners(
@@ -308,7 +324,10 @@ class _Builder:
         signature: SignatureModel,
         path: KeyPath,
     ) -> tuple[ListenerModel, ...] | None:
-        listeners, errors = resolve_listeners(raw, predictors, signature, path)
+        if anatomy_known(raw.module):
+            listeners, errors = resolve_listeners(raw, predictors, signature, path)
+        else:
+            listeners, errors = custom_listeners(raw, signature, path)
         self.errors += errors
         return listeners
 

@@ -14,6 +14,51 @@ from dspy_forge.spec.hints import suggest
 from dspy_forge.spec.types import parse_type
 
 
+def custom_listeners(
+    raw: ProgramSpec, signature: SignatureModel, path: KeyPath
+) -> tuple[tuple[ListenerModel, ...] | None, list[SpecError]]:
+    """The listeners of a Custom module, whose predictors only the running service knows.
+
+    Each must name its predictor (as ``named_predictors()`` names it); the service
+    checks at start-up that the predictor exists and outputs the field. Here: a
+    field that is a final output must be text, and no pair is listened to twice.
+    """
+    errors: list[SpecError] = []
+    types = {f.name: f.type for f in signature.outputs}
+    result = []
+    seen = set()
+    for index, listener in enumerate(raw.stream):
+        where = (*path, "stream", index)
+        if listener.predictor is None:
+            errors.append(
+                SpecError(
+                    where,
+                    "a Custom module's predictors are known only when the service starts: "
+                    f"name the one that outputs {listener.field!r} with predictor: "
+                    "(as named_predictors() names it, e.g. 'answer.predict')",
+                )
+            )
+            continue
+        field_type = types.get(listener.field)
+        if field_type is not None and not field_type.is_str:
+            errors.append(
+                SpecError(
+                    (*where, "field"),
+                    f"{listener.field!r} is {field_type.annotation}; "
+                    "only str fields stream token by token",
+                )
+            )
+            continue
+        key = (listener.predictor, listener.field)
+        if key in seen:
+            twice = f"{listener.field!r} of {listener.predictor!r} is listened to twice"
+            errors.append(SpecError(where, twice))
+            continue
+        seen.add(key)
+        result.append(ListenerModel(listener.field, listener.predictor, listener.allow_reuse))
+    return (tuple(result) if len(result) == len(raw.stream) else None), errors
+
+
 def resolve_listeners(
     raw: ProgramSpec,
     predictors: dict[str, tuple[str, ...]],

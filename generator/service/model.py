@@ -81,6 +81,14 @@ class ListenerModel:
 
 
 @dataclass(frozen=True)
+class CustomModel:
+    """A user-written module class: the stub the user fills in, and how programs import it."""
+
+    module: str  # dotted, relative to the package: "modules.rag"
+    class_name: str
+
+
+@dataclass(frozen=True)
 class ProgramModel:
     """A served program with everything its route, factory and tests need."""
 
@@ -97,6 +105,7 @@ class ProgramModel:
     status_modules: str  # "program" (its own module only) or "all"
     state_file: str | None  # path inside the generated project
     extra_outputs: tuple[FieldModel, ...]  # fields the module adds, e.g. reasoning
+    custom: CustomModel | None = None  # module: Custom, the class that impl names
 
 
 @dataclass(frozen=True)

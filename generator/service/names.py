@@ -15,6 +15,7 @@ from __future__ import annotations
 import builtins
 from dataclasses import dataclass
 
+from dspy_forge.service.anatomy import CUSTOM
 from dspy_forge.service.packages import package_problem
 from dspy_forge.spec.contract import Spec
 from dspy_forge.spec.errors import Path as KeyPath
@@ -86,6 +87,8 @@ TEMPLATE_NAMES: dict[str, frozenset[str]] = {
         {"Any", "ClientFactory", "EventSource", "json", "read_events", "test_health"}
     ),
     "tools": frozenset({"Literal"}),
+    # The stub of a Custom module (modules/<module>.py.jinja) imports these.
+    "modules": frozenset({"Any", "dspy"}),
     # /v1/runs/{run_id}... (runtime/run_routes.py): a program `runs` would shadow them.
     "URL paths": frozenset({"/v1/programs", "/v1/runs"}),
 }
@@ -126,6 +129,15 @@ def generated_names(spec: Spec) -> list[_Name]:
         what = f"the function of tool {tool_name!r}"
         add("programs.py", function, path, what)
         add(f"tools/{module_name.removeprefix('tools.')}.py", function, path, what)
+    classes: set[str] = set()  # a class shared by programs is imported once
+    for program_name, program in spec.programs.items():
+        if program.module == CUSTOM and program.impl and program.impl not in classes:
+            classes.add(program.impl)
+            module_name, class_name = program.impl.split(":")
+            path = ("programs", program_name, "impl")
+            what = f"the module class of program {program_name!r}"
+            add("programs.py", class_name, path, what)
+            add(f"modules/{module_name.removeprefix('modules.')}.py", class_name, path, what)
     for program_name, program in spec.programs.items():
         path = ("programs", program_name)
         prefix, upper = pascal(program_name), program_name.upper()
@@ -159,7 +171,8 @@ def name_clashes(spec: Spec) -> list[SpecError]:
         errors[("service", "name")] = SpecError(("service", "name"), problem)
     seen: dict[tuple[str, str], _Name] = {}
     for item in generated_names(spec):
-        fixed = TEMPLATE_NAMES.get("tools" if item.module.startswith("tools/") else item.module)
+        folder = item.module.partition("/")[0] if "/" in item.module else item.module
+        fixed = TEMPLATE_NAMES.get(folder if folder in {"tools", "modules"} else item.module)
         if item.module.endswith(".py") and item.name in BUILTINS:
             message = f"{item.what} would be {item.name!r}, a Python builtin; choose another name"
         elif fixed is not None and item.name in fixed:

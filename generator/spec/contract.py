@@ -76,6 +76,12 @@ ImplRef = matching(
     "'module:function' within the package, such as 'tools.search:search'",
     200,
 )
+# A user-written module class: 'modules.<module>:<Class>' (build.py checks the folder).
+ModuleRef = matching(
+    r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*:[A-Z][A-Za-z0-9_]*$",
+    "'module:Class' within the package, such as 'modules.rag:RAG'",
+    200,
+)
 PredictorName = matching(
     r"^[A-Za-z_][A-Za-z0-9_.]*$", "a predictor name such as 'react' or 'extract.predict'", 200
 )
@@ -190,7 +196,9 @@ class ListenerSpec(SpecModel):
 
     field: Identifier = Field(description="Output field to stream (a str field).")
     predictor: PredictorName | None = Field(
-        None, description="Predictor that produces the field, when several do."
+        None,
+        description="Predictor that produces the field, as named_predictors() names it, when "
+        "several do; required for a Custom module (checked when the service starts).",
     )
     allow_reuse: bool = Field(
         False, description="Stream the field every time the predictor runs (e.g. in a loop)."
@@ -241,19 +249,30 @@ StatusSpec = create_model(
 )
 
 
-ModuleName = Literal["Predict", "ChainOfThought", "ReAct"]
+ModuleName = Literal["Predict", "ChainOfThought", "ReAct", "Custom"]
 
 
 class ProgramSpec(SpecModel):
     """A served DSPy program: its module, signature, streaming and status messages."""
 
-    module: ModuleName = Field(description="The DSPy module that runs the signature.")
+    module: ModuleName = Field(
+        description="The DSPy module that runs the signature; Custom: your own dspy.Module "
+        "subclass, named by impl (the generated project holds a stub to fill in)."
+    )
+    impl: ModuleRef | None = Field(
+        None,
+        description="Custom only: where your module class lives in the generated package, as "
+        "'modules.<module>:<Class>' (e.g. 'modules.rag:RAG'). Its constructor receives the "
+        "signature and the program's tools.",
+    )
     signature: Annotated[str, StringConstraints(min_length=1, max_length=2_000)] = Field(
         description="A signature name from `signatures`, or an inline string signature "
         "such as 'question -> answer' or 'question: str -> score: float'."
     )
     description: LongText = Field("", description="What the program does (OpenAPI, README).")
-    tools: list[Identifier] = Field(default_factory=list, description="Tools (ReAct only).")
+    tools: list[Identifier] = Field(
+        default_factory=list, description="Tools (ReAct, and Custom: given to its constructor)."
+    )
     max_iters: Annotated[int, Field(gt=0, le=100)] | None = Field(
         None, description="Most tool steps (ReAct only; DSPy's default is 20)."
     )

@@ -18,7 +18,7 @@ import annotated_types
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from dspy_forge.service.anatomy import predictors
+from dspy_forge.service.anatomy import known, predictors
 from dspy_forge.spec.contract import PATTERNS, PLACEHOLDERS, ModuleName, Spec
 from dspy_forge.spec.schema import spec_json_schema
 from dspy_forge.spec.types import SUPPORTED
@@ -171,6 +171,11 @@ def _appendix() -> list[str]:
         for name, (ins, outs) in predictors(module, ("<inputs>",), ("<outputs>",)).items():
             fields = (*ins, *outs)
             lines.append(f"| {module} | `{name}` | " + ", ".join(f"`{f}`" for f in fields) + " |")
+        if not known(module):
+            lines.append(
+                f"| {module} | yours, as `named_predictors()` names them (e.g. `answer.predict`) "
+                "| checked when the service starts; a listener must name its predictor |"
+            )
     lines += [
         "",
         "## Names",

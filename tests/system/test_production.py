@@ -266,7 +266,8 @@ def test_readyz_reports_programs_and_lm(guarded: Served) -> None:
         "draining": False,
         "run_store": True,
         "programs": {
-            name: {"built": True, "state": None, "lm_configured": True} for name in ("ask", "think")
+            name: {"built": True, "state": None, "predictors": [predictor], "lm_configured": True}
+            for name, predictor in (("ask", "self"), ("think", "predict"))
         },
     }
     assert httpx.get(f"{guarded.url}/healthz").json() == {"status": "ok"}

@@ -35,7 +35,7 @@ def template_text() -> str:
     return "\n".join([*(p.read_text(encoding="utf-8") for p in files), *map(str, files)])
 
 
-@pytest.mark.parametrize("example", ["qa", "research-agent", "toolbox"])
+@pytest.mark.parametrize("example", ["cited-answers", "qa", "research-agent", "toolbox"])
 def test_every_key_of_the_view_is_read(example: str) -> None:
     data = render_data(load_spec(ROOT / "specs" / f"{example}.yaml").model)
     # The settings' values are read by name through the settings declaration.

@@ -7,9 +7,11 @@ tokens and a listener never stops after its first request.
 """
 
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dspy
@@ -53,9 +55,9 @@ class ServedProgram:
         self.state = state  # the saved state file loaded into the module, if any
         self.lm_configured = lm_configured
         predictors = dict(module.named_predictors())
-        missing = [item.predictor for item in listen if item.predictor not in predictors]
-        if missing:
-            raise ValueError(f"{name}: no predictor named {', '.join(missing)}")
+        self.predictors = tuple(predictors)  # as named_predictors() names them (/readyz)
+        if problems := _listen_problems(self.listen, predictors):
+            raise ValueError(f"{name}: " + "; ".join(problems))
         self._listen = tuple((item, predictors[item.predictor]) for item in listen)
 
     async def predict(self, inputs: dict[str, Any]) -> dspy.Prediction:
@@ -86,6 +88,7 @@ class ServedProgram:
         streamed: dict[tuple[str, str], str] = {}  # per field: the text sent so far
         held: dict[tuple[str, str], str] = {}  # per field: half a surrogate pair (text.py)
         ended: set[tuple[str, str]] = set()
+        latest: dict[str, str] = {}  # per field name: the predictor that streamed it last
         # Iterate to the end, and close in this task if our reader stops early (note 1 of run.py).
         async with contextlib.aclosing(run(**inputs)) as items:
             async for item in items:
@@ -94,6 +97,7 @@ class ServedProgram:
                     if key in ended:  # the predictor runs again (allow_reuse): a new value
                         ended.discard(key)
                         streamed[key] = held[key] = ""
+                    latest[item.signature_field_name] = item.predict_name
                     chunk, held[key] = split_chunk(held.get(key, ""), item.chunk)
                     streamed[key] = streamed.get(key, "") + chunk
                     if item.is_last_chunk:
@@ -114,12 +118,26 @@ class ServedProgram:
                 elif isinstance(item, StatusMessage):
                     yield StatusEvent(message=clean_text(item.message), hook="custom", call_id="")
                 elif isinstance(item, dspy.Prediction):
-                    for listen, _ in self._listen:
+                    for listen in self._completed(latest):
                         if rest := self._rest_of(listen, item, streamed):
                             yield TokenEvent(
                                 predictor=listen.predictor, field=listen.field, chunk=rest
                             )
                     yield item
+
+    def _completed(self, latest: Mapping[str, str]) -> list[Listen]:
+        """The listeners that the final Prediction completes: one per field name.
+
+        Several predictors may stream a field of the same name (a custom module's
+        draft and its final answer); the Prediction holds the last one's value, so
+        it completes the listener that streamed that field last, or the last one
+        listed when none streamed (a cache hit).
+        """
+        chosen: dict[str, Listen] = {}
+        for listen, _ in self._listen:
+            if latest.get(listen.field) in (None, listen.predictor):
+                chosen[listen.field] = listen
+        return list(chosen.values())
 
     def _rest_of(
         self, listen: Listen, prediction: dspy.Prediction, streamed: dict[tuple[str, str], str]
@@ -139,3 +157,55 @@ class ServedProgram:
             listen.field,
         )
         return ""
+
+
+def _listen_problems(listen: Sequence[Listen], predictors: Mapping[str, Any]) -> list[str]:
+    """Why a listener cannot attach to the module's predictors (a Custom module's are known
+    only now): each message lists what the module has, so the spec can be fixed."""
+    names = ", ".join(predictors) or "none"
+    problems = []
+    for item in listen:
+        predictor = predictors.get(item.predictor)
+        if predictor is None:
+            problems.append(
+                f"no predictor named {item.predictor!r} for the listener of {item.field!r}; "
+                f"the module's predictors are: {names}"
+            )
+        elif item.field not in predictor.signature.output_fields:
+            outputs = ", ".join(predictor.signature.output_fields)
+            problems.append(
+                f"predictor {item.predictor!r} does not output {item.field!r} "
+                f"(its outputs are: {outputs})"
+            )
+    return problems
+
+
+def load_state(module: dspy.Module, path: Path) -> None:
+    """Load JSON saved by ``program.save()`` into a Custom module, checked first.
+
+    The generator cannot know a custom module's predictors, so the check that a
+    saved state fits them happens here, at start-up: every predictor of the
+    module must have a saved signature with as many fields as its own (DSPy
+    pairs them by position and would ignore a mismatch), and the file must hold
+    no predictor the module lacks.
+    """
+    data = json.loads(path.read_bytes())
+    predictors = dict(module.named_predictors())
+    saved = sorted(k for k, v in data.items() if isinstance(v, dict) and "signature" in v)
+    held = ", ".join(saved) or "no predictor state"
+    expected = ", ".join(predictors) or "none"
+    if set(saved) != set(predictors):
+        raise ValueError(
+            f"{path.name} was saved from another module: it holds {held}, "
+            f"but this module's predictors are {expected}"
+        )
+    for name, predictor in predictors.items():
+        fields = data[name]["signature"].get("fields")
+        own = [*predictor.signature.input_fields, *predictor.signature.output_fields]
+        if not isinstance(fields, list) or len(fields) != len(own):
+            count = len(fields) if isinstance(fields, list) else "no"
+            raise ValueError(
+                f"{path.name}: predictor {name!r} was saved with {count} fields, but this "
+                f"module's has {len(own)} ({', '.join(own)}); was it saved from another signature?"
+            )
+    module.load(path)

@@ -28,6 +28,7 @@ async def read_readiness(request: Request) -> JSONResponse:
         report[name] = {
             "built": True,
             "state": program.state,
+            "predictors": list(program.predictors),
             "lm_configured": program.lm_configured,
         }
     runs = request.app.state.runs

@@ -1,0 +1,102 @@
+"""The application factory: settings in, a FastAPI app with every program out."""
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import dspy
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
+
+from . import __version__, health, routes
+from .programs import build_programs
+from .runtime import run_routes
+from .runtime.body import BodySizeLimit
+from .runtime.http import RequestBoundary, add_error_handlers
+from .runtime.logs import configure_logging
+from .runtime.metrics import Metrics
+from .runtime.openapi import install_openapi
+from .runtime.runs import Runs
+from .runtime.security import ApiKeyMiddleware
+from .settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+# The API documentation: its pages and its assets, open when DOCS_PUBLIC is true.
+DOCS_PAGES = ["/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"]
+DOCS_ASSETS = "/static-offline-docs/"
+
+
+def create_app(settings: Settings | None = None, *, lm: dspy.BaseLM | None = None) -> FastAPI:
+    """Build the app; ``lm``, when given, replaces every program's LM (tests, embedding)."""
+    settings = settings or get_settings()
+    open_paths = [*settings.open_paths, *(DOCS_PAGES if settings.docs_public else [])]
+    configure_logging(settings.log_format, settings.log_level)
+    for warning in settings.warnings():
+        logger.warning("%s", warning)
+    metrics = Metrics()
+    # With API keys, a run is read and cancelled only with the key that started it.
+    scoped = bool(settings.api_keys)
+    runs = Runs(settings.run_limits(), metrics, settings.run_log(), scoped=scoped)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runs.start()
+        runs.drain_on_signals()
+        yield
+        await runs.drain()
+        await runs.close()
+
+    # FastAPIOffline serves Swagger UI and ReDoc from the package, not from a CDN.
+    app = FastAPIOffline(
+        title="Cited Answers",
+        description="Answers questions from a small knowledge base, citing the passages used.",
+        version=__version__,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.programs = build_programs(settings, lm)
+    app.state.runs = runs
+    app.state.metrics = metrics
+    add_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(routes.router)
+    app.include_router(run_routes.router)
+    install_openapi(
+        app, keys=bool(settings.api_keys), open_paths=open_paths, streams=routes.STREAMS
+    )
+    if settings.debug_stats:
+
+        @app.get("/_debug/stats", include_in_schema=False)
+        async def read_debug_stats() -> dict[str, int]:
+            return {
+                "tasks": len(asyncio.all_tasks()),
+                "active_runs": runs.active,
+                "threads": threading.active_count(),
+                **runs.log.stats(),
+            }
+
+    # Added innermost first. A request meets, in order: its request id, CORS (so a
+    # browser's preflight needs no key), the API key check, then the body size cap.
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout
+    )
+    app.add_middleware(
+        ApiKeyMiddleware,
+        keys=[key.get_secret_value() for key in settings.api_keys],
+        open_paths=open_paths,
+        open_prefixes=[DOCS_ASSETS] if settings.docs_public else [],
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=settings.cors_methods,
+            allow_headers=settings.cors_headers,
+            expose_headers=["X-Request-ID", "X-Run-ID"],
+        )
+    app.add_middleware(RequestBoundary, access_log=settings.access_log)
+    return app

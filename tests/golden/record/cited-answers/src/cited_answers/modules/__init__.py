@@ -1,0 +1,1 @@
+"""Your programs' own DSPy modules (module: Custom in the spec). Their bodies are yours."""

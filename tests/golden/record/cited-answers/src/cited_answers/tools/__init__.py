@@ -1,0 +1,1 @@
+"""Tools the agents call. Their bodies are yours: fill in each stub."""
