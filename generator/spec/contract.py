@@ -76,6 +76,12 @@ ImplRef = matching(
     "'module:function' within the package, such as 'tools.search:search'",
     200,
 )
+MetricRef = matching(
+    r"^metrics:[A-Za-z_][A-Za-z0-9_]*$",
+    "'metrics:function', a function in the generated package's metrics.py, such as "
+    "'metrics:score'",
+    200,
+)
 PredictorName = matching(
     r"^[A-Za-z_][A-Za-z0-9_.]*$", "a predictor name such as 'react' or 'extract.predict'", 200
 )
@@ -242,6 +248,31 @@ StatusSpec = create_model(
 
 
 ModuleName = Literal["Predict", "ChainOfThought", "ReAct"]
+# The built-in metrics: DSPy's own normalised comparisons of one output field
+# (dspy.evaluate.metrics.em_score and f1_score, SQuAD-style normalisation).
+BUILTIN_METRICS = ("exact_match", "f1")
+
+
+class MetricSpec(SpecModel):
+    """How eval scores one example: a built-in metric on an output field, or your function."""
+
+    name: Literal["exact_match", "f1"] | None = Field(
+        None,
+        description="A built-in metric: exact_match (DSPy's em_score) or f1 (DSPy's "
+        "f1_score, token overlap), both on normalised text of `field`.",
+    )
+    field: Identifier | None = Field(
+        None, description="The output field a built-in metric compares with the example's."
+    )
+    function: MetricRef | None = Field(
+        None,
+        description="Your own metric, 'metrics:<function>' in the generated package's "
+        "metrics.py (written once as a stub, then yours): f(example, prediction, trace=None) "
+        "-> float or bool.",
+    )
+
+
+Example = dict[Identifier, Any]
 
 
 class ProgramSpec(SpecModel):
@@ -272,6 +303,20 @@ class ProgramSpec(SpecModel):
         description="JSON file saved by program.save(), as a relative path to a file in the "
         "spec's folder or below it (not through a symlink out of it); copied into the project "
         "and loaded at start-up.",
+    )
+    examples: (
+        list[Example] | Annotated[str, StringConstraints(min_length=1, max_length=500)] | None
+    ) = Field(
+        None,
+        description="Examples for `eval`: a list of objects holding the signature's input "
+        "fields and expected output fields, or a relative path to a JSONL or CSV file of them "
+        "(same path rules as `state`); shipped in the project.",
+    )
+    metric: MetricSpec | None = Field(
+        None, description="How eval scores each example (needs `examples`)."
+    )
+    threshold: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        None, description="Least mean score (0..1) under which eval exits non-zero."
     )
 
 
