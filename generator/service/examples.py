@@ -51,10 +51,15 @@ def _adapter(field: FieldModel) -> TypeAdapter[Any] | None:
 
 def _check_row(
     row: Any, signature: SignatureModel, required: tuple[str, ...], from_csv: bool
-) -> list[str]:
-    """What is wrong with one example, as messages naming its fields."""
+) -> tuple[list[str], dict[str, Any]]:
+    """What is wrong with one example, as messages naming its fields; the row as JSON values.
+
+    A CSV cell is text: a field of another type reads it as JSON (``3``, ``true``,
+    ``["a"]``), and the row keeps the value it means.
+    """
     if not isinstance(row, dict):
-        return [f"an example is an object of fields, not a {type(row).__name__}"]
+        return [f"an example is an object of fields, not a {type(row).__name__}"], {}
+    normalised = dict(row)
     fields = {f.name: f for f in (*signature.inputs, *signature.outputs)}
     problems = []
     for name in row:
@@ -78,14 +83,15 @@ def _check_row(
             except ValueError:
                 pass  # validated as the text it is, so the message names it
         try:
-            adapter.validate_python(value, strict=not from_csv)
+            valid = adapter.validate_python(value, strict=not from_csv)
+            normalised[name] = adapter.dump_python(valid, mode="json")
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
             problems.append(
                 f"field {name!r}: {first['msg']}, not {json.dumps(value, default=str)[:80]} "
                 f"(its type is {field.type.annotation})"  # type: ignore[union-attr]
             )
-    return problems
+    return problems, normalised
 
 
 def _read_rows(source: Path, shown: Path) -> list[tuple[int, Any]] | str:
@@ -153,16 +159,16 @@ def check_examples(
     rows = []
     for row, value in numbered[:MAX_ROWS]:
         if isinstance(value, Unreadable):
-            problems = [value.reason]
+            problems, normalised = [value.reason], {}
         else:
-            problems = _check_row(value, signature, required, from_csv)
+            problems, normalised = _check_row(value, signature, required, from_csv)
         for message in problems:
             if file is None:
                 errors.append(SpecError((*path, row), message))
             else:
                 errors.append(SpecError(path, message, location=Location(row, 0), file=file))
         if not problems:
-            rows.append(value)
+            rows.append(normalised)
     if len(numbered) > MAX_ROWS:
         errors.append(SpecError(path, f"more than {MAX_ROWS} examples"))
     if not numbered:
