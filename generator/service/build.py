@@ -10,25 +10,22 @@ user sees all of them at once.
 from __future__ import annotations
 
 import inspect
-import json
 import keyword
 import re
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from dspy_forge.service.anatomy import REACT_STEP, REASONING, RESERVED_FIELDS
 from dspy_forge.service.anatomy import predictors as anatomy_predictors
 from dspy_forge.service.dspy_calls import TOOL_CALL_KWARGS, internal_names
+from dspy_forge.service.evaluation import resolve_evaluation
 from dspy_forge.service.inline import parse_inline
 from dspy_forge.service.listeners import resolve_listeners
-from dspy_forge.service.examples import check_examples
 from dspy_forge.service.model import (
-    EvalModel,
     FieldModel,
     ListenerModel,
     LMModel,
-    MetricModel,
     ProgramModel,
     ServiceModel,
     SignatureModel,
@@ -229,7 +226,10 @@ class _Builder:
         }
         listeners = self.listeners(raw, predictors, signature, path)
         state_file = self.state(name, raw, states, path, signature)
-        evaluation = self.evaluation(name, raw, path, signature)
+        evaluation, examples, errors = resolve_evaluation(name, raw, path, signature, self.base_dir)
+        self.errors += errors
+        if examples is not None:
+            self.example_sets.append(examples)
         if program_tools is None or listeners is None or status is None or state_file is False:
             return None
         if evaluation is False:
@@ -360,68 +360,6 @@ class _Builder:
         target = f"state/{name}.json"
         states.append((str(source), target))
         return target
-
-
-    def evaluation(
-        self, name: str, raw: ProgramSpec, path: KeyPath, signature: SignatureModel
-    ) -> EvalModel | Literal[False] | None:
-        """The program's eval (examples checked row by row), None without one, False if wrong."""
-        if raw.examples is None:
-            wrong = [key for key in ("metric", "threshold") if getattr(raw, key) is not None]
-            for key in wrong:
-                self.error((*path, key), f"{key} scores examples; add examples")
-            return False if wrong else None
-        metric = self.metric(raw, path, signature)
-        required = (metric.field,) if metric is not None and metric.field else ()
-        rows, errors = check_examples(
-            raw.examples, signature, required, self.base_dir, (*path, "examples")
-        )
-        self.errors += errors
-        if metric is None or errors:
-            return False
-        target = f"examples/{name}.jsonl"
-        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-        self.example_sets.append((target, text))
-        return EvalModel(target, len(rows), metric, raw.threshold)
-
-    def metric(
-        self, raw: ProgramSpec, path: KeyPath, signature: SignatureModel
-    ) -> MetricModel | None:
-        where = (*path, "metric")
-        metric = raw.metric
-        if metric is None:
-            self.error(
-                path,
-                "examples need a metric to score them, e.g. metric: {name: exact_match, "
-                f"field: {signature.outputs[0].name}}}",
-            )
-            return None
-        if (metric.name is None) == (metric.function is None):
-            self.error(where, "give either name (a built-in metric) or function, not both")
-            return None
-        if metric.function is not None:
-            if metric.field is not None:
-                self.error((*where, "field"), "field is for a built-in metric; your function "
-                           "reads the example and prediction itself")
-                return None
-            function = metric.function.split(":", 1)[1]
-            if not self.check_name(function, (*where, "function")):
-                return None
-            return MetricModel(None, None, function)
-        outputs = [f.name for f in signature.outputs]
-        if metric.field is None:
-            self.error(where, f"{metric.name} compares an output field: add field (one of: "
-                       f"{', '.join(outputs)})")
-            return None
-        if metric.field not in outputs:
-            self.error(
-                (*where, "field"),
-                f"{metric.field!r} is not an output field" + suggest(
-                    metric.field, set(outputs), what="output fields"
-                ),
-            )
-            return None
-        return MetricModel(metric.name, metric.field, None)
 
 
 def build_model(

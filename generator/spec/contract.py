@@ -77,10 +77,7 @@ ImplRef = matching(
     200,
 )
 MetricRef = matching(
-    r"^metrics:[A-Za-z_][A-Za-z0-9_]*$",
-    "'metrics:function', a function in the generated package's metrics.py, such as "
-    "'metrics:score'",
-    200,
+    r"^metrics:[A-Za-z_][A-Za-z0-9_]*$", "'metrics:<function>', such as 'metrics:score'", 200
 )
 PredictorName = matching(
     r"^[A-Za-z_][A-Za-z0-9_.]*$", "a predictor name such as 'react' or 'extract.predict'", 200
@@ -248,18 +245,13 @@ StatusSpec = create_model(
 
 
 ModuleName = Literal["Predict", "ChainOfThought", "ReAct"]
-# The built-in metrics: DSPy's own normalised comparisons of one output field
-# (dspy.evaluate.metrics.em_score and f1_score, SQuAD-style normalisation).
-BUILTIN_METRICS = ("exact_match", "f1")
 
 
 class MetricSpec(SpecModel):
     """How eval scores one example: a built-in metric on an output field, or your function."""
 
     name: Literal["exact_match", "f1"] | None = Field(
-        None,
-        description="A built-in metric: exact_match (DSPy's em_score) or f1 (DSPy's "
-        "f1_score, token overlap), both on normalised text of `field`.",
+        None, description="exact_match or f1: DSPy's em_score or f1_score on normalised text."
     )
     field: Identifier | None = Field(
         None, description="The output field a built-in metric compares with the example's."
@@ -312,9 +304,7 @@ class ProgramSpec(SpecModel):
         "fields and expected output fields, or a relative path to a JSONL or CSV file of them "
         "(same path rules as `state`); shipped in the project.",
     )
-    metric: MetricSpec | None = Field(
-        None, description="How eval scores each example (needs `examples`)."
-    )
+    metric: MetricSpec | None = Field(None, description="How eval scores each example.")
     threshold: Annotated[float, Field(ge=0, le=1)] | None = Field(
         None, description="Least mean score (0..1) under which eval exits non-zero."
     )
