@@ -137,7 +137,9 @@ def print_table(reports: Sequence[dict[str, Any]], out: TextIO) -> None:
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for line in lines:
-        out.write("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+        out.write(
+            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        )
         out.write("\n")
     for report in reports:
         failures = [row for row in report["rows"] if row["score"] < 1]
