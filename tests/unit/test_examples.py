@@ -96,7 +96,8 @@ def test_inline_rows_are_located_in_the_spec(tmp_path: Path) -> None:
         ("    threshold: 0.5\n", "programs.qa.threshold: threshold scores examples"),
         ("    examples: [{question: a, n: 1}]\n", "examples need a metric"),
         (
-            "    examples: [{question: a, n: 1, answer: b}]\n    metric: {name: f1, field: anser}\n",
+            "    examples: [{question: a, n: 1, answer: b}]\n"
+            "    metric: {name: f1, field: anser}\n",
             "'anser' is not an output field; did you mean 'answer'?",
         ),
         (
