@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import json
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
-from dspy_forge.service.model import FieldModel, SignatureModel
+from dspy_forge.service.model import SignatureModel
 from dspy_forge.service.state import state_file
 from dspy_forge.spec.errors import Location, SpecError
 from dspy_forge.spec.errors import Path as KeyPath
@@ -39,15 +40,13 @@ class Unreadable:
     reason: str
 
 
-def _adapter(field: FieldModel) -> TypeAdapter[Any] | None:
-    """A validator for a field's type, or None for types checked only by DSPy (Image...)."""
-    if field.type.uses_dspy_type:
-        return None
+@functools.lru_cache(maxsize=256)
+def _adapter(annotation: str) -> TypeAdapter[Any]:
+    """A validator for a field's type (not Image or History, which only DSPy checks)."""
     namespace = {"Literal": Literal, "list": list, "dict": dict, "str": str, "int": int}
     namespace |= {"float": float, "bool": bool, "None": None}
     # The annotation is our own rendering of a parsed type (spec.types), never spec text.
-    annotation = eval(field.type.annotation, {"__builtins__": {}}, namespace)
-    return TypeAdapter(annotation)
+    return TypeAdapter(eval(annotation, {"__builtins__": {}}, namespace))
 
 
 def _check_row(
@@ -75,10 +74,10 @@ def _check_row(
             problems.append(f"field {name!r} is missing (the metric compares it)")
     for name, value in row.items():
         field = fields.get(name)
-        adapter = _adapter(field) if field is not None else None
-        if adapter is None:
+        if field is None or field.type.uses_dspy_type:
             continue
-        if from_csv and not field.type.is_str:  # type: ignore[union-attr]
+        adapter = _adapter(field.type.annotation)
+        if from_csv and not field.type.is_str:
             with contextlib.suppress(ValueError):  # else validated as the text it is
                 value = json.loads(value)
         try:
@@ -88,7 +87,7 @@ def _check_row(
             first = exc.errors(include_url=False)[0]
             problems.append(
                 f"field {name!r}: {first['msg']}, not {json.dumps(value, default=str)[:80]} "
-                f"(its type is {field.type.annotation})"  # type: ignore[union-attr]
+                f"(its type is {field.type.annotation})"
             )
     return problems, normalised
 

@@ -138,3 +138,26 @@ def test_valid_examples_are_normalised_into_the_model(tmp_path: Path) -> None:
         "threshold_py": "0.75",
         "outputs": ["answer"],
     }
+
+
+def test_typed_fields_are_checked_by_their_type(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        """version: 1
+service: {name: ev}
+lm: {model: openai/x}
+programs:
+  tag:
+    module: Predict
+    signature: "text, hint: str | None -> tags: list[str], mood: Literal['up', 'down']"
+    examples:
+      - {text: a, tags: [x, y], mood: up}
+      - {text: b, hint: null, tags: x, mood: sideways}
+    metric: {name: exact_match, field: mood}
+""",
+        encoding="utf-8",
+    )
+    found = errors(spec)
+    assert len(found) == 2
+    assert "examples[1]: field 'mood': Input should be 'up' or 'down'" in found[0] + found[1]
+    assert "examples[1]: field 'tags': Input should be a valid list" in found[0] + found[1]
