@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import dspy_forge
 from dspy_forge.cli import app
 from dspy_forge.dev.fakelm import FakeLM
 from dspy_forge.render.generate import generate
@@ -202,6 +203,24 @@ def test_forge_eval_on_a_broken_examples_file_shows_located_errors_and_runs_noth
     assert fake_lm.stats() == before
 
 
-def test_generated_metric_file_is_the_users(project: Path) -> None:
-    copier = (Path(__file__).resolve().parents[2] / "copier.yml").read_text(encoding="utf-8")
-    assert '"src/*/metrics.py"' in copier  # written once, like tools/: see docs/updating.md
+def git(folder: Path, *args: str) -> None:
+    identity = ["-c", "user.email=test@example.com", "-c", "user.name=test"]
+    subprocess.run(["git", *identity, *args], cwd=folder, check=True, capture_output=True)
+
+
+def test_regenerating_keeps_the_users_metrics_and_refreshes_the_examples(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "spec")
+    out = tmp_path / "project"
+    dspy_forge.generate(load_spec(spec), out)
+    git(out, "init", "-q")
+    git(out, "add", "-A")
+    git(out, "commit", "-qm", "generated")
+    metrics = out / "src" / "eval_demo" / "metrics.py"
+    mine = metrics.read_text(encoding="utf-8") + "\n\ndef mine() -> float:\n    return 1.0\n"
+    metrics.write_text(mine, encoding="utf-8")
+    git(out, "commit", "-qam", "my metric")
+    (tmp_path / "spec" / "rows.jsonl").write_text(json.dumps(ROWS[0]) + "\n", encoding="utf-8")
+    dspy_forge.generate(load_spec(spec), out)
+    assert metrics.read_text(encoding="utf-8") == mine
+    shipped = (out / "src" / "eval_demo" / "examples" / "loose.jsonl").read_text(encoding="utf-8")
+    assert shipped == json.dumps(ROWS[0]) + "\n"
