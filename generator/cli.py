@@ -1,4 +1,4 @@
-"""The ``dspy-forge`` command line: init, validate, generate, schema, fake-lm.
+"""The ``dspy-forge`` command line: init, validate, generate, eval, schema, fake-lm, demo.
 
 Only this module chooses exit codes and prints; user mistakes are shown as one
 screen of located errors, never as a traceback.
@@ -268,6 +268,45 @@ def demo(
         lines = "\n".join(shown(line) for line in str(exc).split("\n"))
         err.print(f"[bold red]error:[/] {lines}", highlight=False)
         raise typer.Exit(1) from None
+    raise typer.Exit(code)
+
+
+@app.command(name="eval")
+def eval_command(
+    spec: SpecArg,
+    program: Annotated[
+        list[str] | None,
+        typer.Option("--program", "-p", help="Only this program (repeatable)."),
+    ] = None,
+    threads: Annotated[int, typer.Option(min=1, help="Examples run at once.")] = 4,
+    project: Annotated[
+        Path | None,
+        typer.Option(
+            help="A project generated from this spec to evaluate in; "
+            "by default one is generated into a temporary folder.",
+            file_okay=False,
+        ),
+    ] = None,
+    report: Annotated[
+        Path, typer.Option(help="Where to write the JSON report.", dir_okay=False)
+    ] = Path("eval-report.json"),
+) -> None:
+    """Score the spec's programs on their examples; exit 1 under a threshold.
+
+    The spec is validated first, examples included: a problem stops it before
+    anything runs. The LM is the one the environment names (LM_MODEL, LM_API_BASE,
+    LM_API_KEY, or the spec's key variable); see docs/evaluate.md for the fake LM.
+    """
+    from dspy_forge.dev import evaluation
+
+    loaded = _load(spec)
+    try:
+        code = evaluation.run_eval(
+            loaded, programs=program or [], threads=threads, project=project, report=report
+        )
+    except (evaluation.EvalError, RenderError, OSError) as exc:
+        err.print(f"[bold red]error:[/] {shown(str(exc))}", highlight=False)
+        raise typer.Exit(2) from None
     raise typer.Exit(code)
 
 

@@ -87,12 +87,16 @@ def generate(
 
 
 def copy_states(loaded: LoadedSpec, project: Path) -> None:
-    """Copy the saved program states that the spec names into the project."""
+    """Copy the saved program states and the eval examples that the spec names into the project."""
     model = loaded.model
     for origin, target in model.state_sources:
         destination = project / "src" / model.package / target
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(origin, destination)
+    for target, text in model.example_sets:  # checked and normalised to JSONL by the model
+        destination = project / "src" / model.package / target
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.write_text(text, encoding="utf-8")
 
 
 def format_python(project: Path, files: Sequence[str] | None = None) -> None:

@@ -20,7 +20,7 @@ from dspy_forge.service.model import (
     ToolModel,
 )
 from dspy_forge.spec import settings
-from dspy_forge.spec.contract import ServerSpec
+from dspy_forge.spec.server import ServerSpec
 
 SCHEMA = 1  # version of this data layout, recorded in .copier-answers.yml
 
@@ -138,10 +138,26 @@ def _program(program: ProgramModel) -> dict[str, Any]:
         ],
         "status_modules": program.status_modules,
         "state_file": program.state_file,
+        "evaluation": _evaluation(program),
         "curl_body": _curl_body(program),
         "streamed_outputs": sorted(
             {listener.field for listener in program.listeners} & {f.name for f in outputs}
         ),
+    }
+
+
+def _evaluation(program: ProgramModel) -> dict[str, Any] | None:
+    """What evals.py declares for a program with examples: metric, threshold, outputs."""
+    evaluation = program.evaluation
+    if evaluation is None:
+        return None
+    metric = evaluation.metric
+    return {
+        "metric": metric.name,
+        "field": metric.field,
+        "function": metric.function,
+        "threshold_py": None if evaluation.threshold is None else py_literal(evaluation.threshold),
+        "outputs": [f.name for f in program.signature.outputs],
     }
 
 
@@ -236,6 +252,14 @@ def render_data(model: ServiceModel) -> dict[str, Any]:
             arg.type.uses_literal for p in model.programs for t in p.tools for arg in t.args
         ),
         "uses_state": any(p.state_file for p in model.programs),
+        # The user's metrics.py: a stub per function some program scores with.
+        "metric_functions": sorted(
+            {
+                p.evaluation.metric.function
+                for p in model.programs
+                if p.evaluation is not None and p.evaluation.metric.function
+            }
+        ),
         "server": _server(model.server),
     }
 

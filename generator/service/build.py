@@ -21,6 +21,7 @@ from dspy_forge.service.anatomy import known as anatomy_known
 from dspy_forge.service.anatomy import predictors as anatomy_predictors
 from dspy_forge.service.custom import custom_module
 from dspy_forge.service.dspy_calls import TOOL_CALL_KWARGS, internal_names
+from dspy_forge.service.evaluation import resolve_evaluation
 from dspy_forge.service.inline import parse_inline
 from dspy_forge.service.listeners import custom_listeners, resolve_listeners
 from dspy_forge.service.model import (
@@ -82,6 +83,7 @@ class _Builder:
         }
         programs = []
         states: list[tuple[str, str]] = []
+        self.example_sets: list[tuple[str, str]] = []
         for name, raw in spec.programs.items():
             program = self.program(name, raw, signatures, tools, states)
             if program is not None:
@@ -101,6 +103,7 @@ class _Builder:
             programs=tuple(programs),
             server=spec.server,
             state_sources=tuple(states),
+            example_sets=tuple(self.example_sets),
         )
 
     def check_name(self, name: str, path: KeyPath) -> bool:
@@ -227,9 +230,13 @@ class _Builder:
         }
         listeners = self.listeners(raw, predictors, signature, path)
         state_file = self.state(name, raw, states, path, signature)
+        evaluation, examples, errors = resolve_evaluation(name, raw, path, signature, self.base_dir)
+        self.errors += errors
+        if examples is not None:
+            self.example_sets.append(examples)
         if program_tools is None or listeners is None or status is None or state_file is False:
             return None
-        if custom is False:
+        if custom is False or evaluation is False:
             return None
         extra = (REASONING,) if raw.module in {"ChainOfThought", "ReAct"} else ()
         if extra and "reasoning" in {f.name for f in (*signature.inputs, *signature.outputs)}:
@@ -259,6 +266,7 @@ class _Builder:
             state_file=state_file or None,
             extra_outputs=extra,
             custom=custom if isinstance(custom, CustomModel) else None,
+            evaluation=evaluation or None,
         )
 
     def program_signature(

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from dspy_forge.spec.contract import LMOverride, LMSpec, ServerSpec
+from dspy_forge.spec.contract import LMOverride, LMSpec
+from dspy_forge.spec.server import ServerSpec
 from dspy_forge.spec.types import FieldType
 
 
@@ -89,6 +90,25 @@ class CustomModel:
 
 
 @dataclass(frozen=True)
+class MetricModel:
+    """How eval scores an example: a built-in on an output field, or a user function."""
+
+    name: str | None  # exact_match | f1
+    field: str | None
+    function: str | None  # in the package's metrics.py
+
+
+@dataclass(frozen=True)
+class EvalModel:
+    """A program's evaluation: its examples (shipped in the project), metric and threshold."""
+
+    examples_file: str  # path inside the package
+    count: int
+    metric: MetricModel
+    threshold: float | None
+
+
+@dataclass(frozen=True)
 class ProgramModel:
     """A served program with everything its route, factory and tests need."""
 
@@ -106,6 +126,7 @@ class ProgramModel:
     state_file: str | None  # path inside the generated project
     extra_outputs: tuple[FieldModel, ...]  # fields the module adds, e.g. reasoning
     custom: CustomModel | None = None  # module: Custom, the class that impl names
+    evaluation: EvalModel | None = None
 
 
 @dataclass(frozen=True)
@@ -123,10 +144,12 @@ class ServiceModel:
     programs: tuple[ProgramModel, ...]
     server: ServerSpec  # defaults of the generated settings, already validated
     state_sources: tuple[tuple[str, str], ...]  # (absolute source, project path)
+    example_sets: tuple[tuple[str, str], ...] = ()  # (package path, JSONL text of the rows)
 
     def to_data(self) -> dict[str, Any]:
         """Plain, JSON-ready data for the templates and Copier's answers file."""
         data = asdict(self)
         data.pop("state_sources")
+        data.pop("example_sets")
         data["server"] = self.server.model_dump(mode="json")
         return data

@@ -11,7 +11,6 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
@@ -20,20 +19,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .settings import spec_field
+from .base import SpecModel, matching
+from .server import ServerSpec
 
 SPEC_VERSION = 1
-
-# Each pattern a string must match, with what it means for a person reading an error
-# (the loader says "expected <meaning>"); filled in by matching() below, its one home.
-PATTERNS: dict[str, str] = {}
-
-
-def matching(pattern: str, meaning: str, max_length: int) -> Any:
-    """A string type that must match ``pattern``, described as ``meaning`` in errors."""
-    PATTERNS[pattern] = meaning
-    return Annotated[str, StringConstraints(pattern=pattern, max_length=max_length)]
-
 
 # A name that becomes a Python identifier and a URL path segment.
 Identifier = matching(
@@ -82,15 +71,12 @@ ModuleRef = matching(
     "'module:Class' within the package, such as 'modules.rag:RAG'",
     200,
 )
+MetricRef = matching(
+    r"^metrics:[A-Za-z_][A-Za-z0-9_]*$", "'metrics:<function>', such as 'metrics:score'", 200
+)
 PredictorName = matching(
     r"^[A-Za-z_][A-Za-z0-9_.]*$", "a predictor name such as 'react' or 'extract.predict'", 200
 )
-
-
-class SpecModel(BaseModel):
-    """Base of every spec section: immutable, and unknown keys are errors."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
 
 
 class ServiceSpec(SpecModel):
@@ -252,6 +238,26 @@ StatusSpec = create_model(
 ModuleName = Literal["Predict", "ChainOfThought", "ReAct", "Custom"]
 
 
+class MetricSpec(SpecModel):
+    """How eval scores one example: a built-in metric on an output field, or your function."""
+
+    name: Literal["exact_match", "f1"] | None = Field(
+        None, description="exact_match or f1: DSPy's em_score or f1_score on normalised text."
+    )
+    field: Identifier | None = Field(
+        None, description="The output field a built-in metric compares with the example's."
+    )
+    function: MetricRef | None = Field(
+        None,
+        description="Your own metric, 'metrics:<function>' in the generated package's "
+        "metrics.py (written once as a stub, then yours): f(example, prediction, trace=None) "
+        "-> float or bool.",
+    )
+
+
+Example = dict[Identifier, Any]
+
+
 class ProgramSpec(SpecModel):
     """A served DSPy program: its module, signature, streaming and status messages."""
 
@@ -292,62 +298,18 @@ class ProgramSpec(SpecModel):
         "spec's folder or below it (not through a symlink out of it); copied into the project "
         "and loaded at start-up.",
     )
-
-
-HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "*"]
-Origin = matching(
-    r"^(\*|https?://[A-Za-z0-9.\-\[\]:]+)$",
-    "'*' or an origin such as 'https://app.example.com'",
-    300,
-)
-HeaderName = matching(
-    r"^(\*|[A-Za-z0-9-]{1,64})$", "'*' or an HTTP header name such as 'X-API-Key'", 64
-)
-# Characters of a URL only: a Redis URL reaches the README's table and .env.example as it is.
-RedisUrl = matching(
-    r"^(redis|rediss|unix)://[A-Za-z0-9_.~:/?#\[\]@!$&()*+,;=%-]{1,500}$",
-    "a Redis URL such as 'redis://redis:6379/0'",
-    510,
-)
-UrlPath = matching(r"^/[A-Za-z0-9_./-]{0,200}$", "a URL path such as '/healthz'", 201)
-
-
-class AuthSpec(SpecModel):
-    """API keys: the keys themselves come from the API_KEYS environment variable."""
-
-    required: bool = spec_field("auth.required")
-    open_paths: list[UrlPath] = spec_field("auth.open_paths")
-
-
-class CorsSpec(SpecModel):
-    """Cross-origin requests from browsers; closed unless origins are listed."""
-
-    origins: list[Origin] = spec_field("cors.origins")
-    methods: list[HttpMethod] = spec_field("cors.methods")
-    headers: list[HeaderName] = spec_field("cors.headers")
-
-
-class ServerSpec(SpecModel):
-    """Defaults of the generated service's settings; each one is overridable by env var.
-
-    Defaults, bounds and descriptions come from the template's settings
-    declaration (``templates/_settings.yml``); the types here are the spec's own.
-    """
-
-    auth: AuthSpec = Field(default_factory=AuthSpec, description="API keys.")
-    cors: CorsSpec = Field(default_factory=CorsSpec, description="CORS.")
-    max_body_bytes: int = spec_field("max_body_bytes")
-    max_input_chars: int = spec_field("max_input_chars")
-    max_concurrent_runs: int = spec_field("max_concurrent_runs")
-    run_deadline: float | None = spec_field("run_deadline")
-    idle_timeout: float | None = spec_field("idle_timeout")
-    batch_parallelism: int = spec_field("batch_parallelism")
-    batch_max_items: int = spec_field("batch_max_items")
-    log_format: Literal["json", "text"] = spec_field("log_format")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = spec_field("log_level")
-    redis_url: RedisUrl | None = spec_field("redis_url")
-    port: int = spec_field("port")
-    workers: int = spec_field("workers")
+    examples: (
+        list[Example] | Annotated[str, StringConstraints(min_length=1, max_length=500)] | None
+    ) = Field(
+        None,
+        description="Examples for `eval`: a list of objects holding the signature's input "
+        "fields and expected output fields, or a relative path to a JSONL or CSV file of them "
+        "(same path rules as `state`); shipped in the project.",
+    )
+    metric: MetricSpec | None = Field(None, description="How eval scores each example.")
+    threshold: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        None, description="Least mean score (0..1) under which eval exits non-zero."
+    )
 
 
 class Spec(SpecModel):

@@ -19,7 +19,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from dspy_forge.service.anatomy import known, predictors
-from dspy_forge.spec.contract import PATTERNS, PLACEHOLDERS, ModuleName, Spec
+from dspy_forge.spec.base import PATTERNS
+from dspy_forge.spec.contract import PLACEHOLDERS, ModuleName, Spec
 from dspy_forge.spec.schema import spec_json_schema
 from dspy_forge.spec.types import SUPPORTED
 

@@ -9,7 +9,11 @@ Path = tuple[str | int, ...]
 
 @dataclass(frozen=True, order=True)
 class Location:
-    """Where a YAML node starts, 1-based as editors count."""
+    """Where a YAML node starts, 1-based as editors count; column 0: a whole line.
+
+    A whole line locates a row of a file beside the spec (an examples file),
+    shown as ``file:line``.
+    """
 
     line: int
     column: int
@@ -37,7 +41,9 @@ class SpecError:
         """file:line:column, or as much of it as is known."""
         where = self.file or "<spec>"
         if self.location is not None:
-            where += f":{self.location.line}:{self.location.column}"
+            where += f":{self.location.line}"
+            if self.location.column:
+                where += f":{self.location.column}"
         return where
 
     def render(self) -> str:

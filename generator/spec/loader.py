@@ -144,7 +144,8 @@ def _locate(
         if location is None:
             location = locations.get(())
         located.setdefault(
-            (error.path, error.message), replace(error, location=location, file=file)
+            (error.path, error.message, error.location, error.file),
+            replace(error, location=location, file=error.file or file),
         )
     return list(located.values())
 

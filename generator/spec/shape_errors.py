@@ -9,7 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from dspy_forge.spec.contract import PATTERNS, Spec
+from dspy_forge.spec.base import PATTERNS
+from dspy_forge.spec.contract import Spec
 from dspy_forge.spec.errors import Path as KeyPath
 from dspy_forge.spec.errors import SpecError
 from dspy_forge.spec.hints import closest, suggest

@@ -17,7 +17,7 @@ import pytest
 from forge_service.runtime.limits import RunLimits
 from pydantic import BaseModel
 
-from dspy_forge.spec.contract import ServerSpec
+from dspy_forge.spec.server import ServerSpec
 from dspy_forge.spec.settings import by_spec_path, declared
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -56,6 +56,7 @@ def compose_reply(
     words: int = DEFAULT_WORDS,
     react_steps: int = DEFAULT_REACT_STEPS,
     variant: int = 0,
+    echo: bool = False,
 ) -> str:
     """The full completion text for a request.
 
@@ -68,11 +69,13 @@ def compose_reply(
         words: Words in each ``str`` field value.
         react_steps: Tool calls a ReAct agent makes before it calls ``finish``.
         variant: Distinguishes the ``n`` choices of one request.
+        echo: Answer every ``str`` output field with the first input's text (a rule an
+            eval can predict: an example whose expected answer is its question scores 1).
     """
     seed = _input_digest(prompt.inputs, variant)
     if prompt.json_mode:
         if prompt.shape.outputs:
-            values = field_values(prompt, seed, words=words, react_steps=react_steps)
+            values = field_values(prompt, seed, words=words, react_steps=react_steps, echo=echo)
         elif prompt.response_schema is not None:
             values = _object_from_schema(prompt.response_schema, seed, words)
         else:
@@ -80,7 +83,7 @@ def compose_reply(
         return orjson.dumps(values, option=orjson.OPT_INDENT_2).decode()
     if not prompt.shape.outputs:
         return sentence(random.Random(seed), words)
-    values = field_values(prompt, seed, words=words, react_steps=react_steps)
+    values = field_values(prompt, seed, words=words, react_steps=react_steps, echo=echo)
     return format_chat_reply(values)
 
 
@@ -97,10 +100,17 @@ def field_values(
     *,
     words: int = DEFAULT_WORDS,
     react_steps: int = DEFAULT_REACT_STEPS,
+    echo: bool = False,
 ) -> dict[str, Any]:
-    """A valid value for every output field, in order, keyed by field name."""
+    """A valid value for every output field, in order, keyed by field name.
+
+    With ``echo``, ``str`` fields repeat the first input's text instead of prose.
+    """
+    first = next(iter(prompt.inputs.values()), None) if echo else None
     values = {
-        spec.name: _field_value(spec, random.Random(f"{seed}/{spec.name}"), words)
+        spec.name: first
+        if first is not None and spec.kind == "str"
+        else _field_value(spec, random.Random(f"{seed}/{spec.name}"), words)
         for spec in prompt.shape.outputs
     }
     if prompt.shape.is_react:

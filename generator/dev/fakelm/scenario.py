@@ -29,6 +29,7 @@ _SWITCH = re.compile(
     r"|words-(?P<words>\d+)"
     r"|(?P<context_window>context-window)"
     r"|(?P<split_surrogates>split-surrogates)"
+    r"|(?P<echo>echo)"
     r"|(?P<default>default)"
 )
 
@@ -52,6 +53,8 @@ class Scenario:
         words: Words in each generated ``str`` field value.
         split_surrogates: End each sentence of a stream with an emoji whose UTF-16
             surrogate pair is split between two chunks, as a provider may do.
+        echo: Answer every ``str`` output field with the text of the prompt's first input,
+            so that an eval's score is known in advance (``python -m <package> eval``).
     """
 
     http_status: int | None = None
@@ -63,6 +66,7 @@ class Scenario:
     react_steps: int = DEFAULT_REACT_STEPS
     words: int = DEFAULT_WORDS
     split_surrogates: bool = False
+    echo: bool = False
 
 
 @lru_cache(maxsize=256)
@@ -81,7 +85,7 @@ def parse_scenario(text: str | None) -> Scenario:
             raise ScenarioError(
                 f"unknown fake LM scenario switch {switch!r}; expected http-<status>, "
                 "break-after-<n>, stall-after-<n>, delay-<ms>ms, first-<ms>ms, steps-<n>, "
-                "words-<n>, context-window, split-surrogates or default"
+                "words-<n>, context-window, split-surrogates, echo or default"
             )
         group = match.lastgroup
         value = match.group(group) if group else None
@@ -103,4 +107,6 @@ def parse_scenario(text: str | None) -> Scenario:
             scenario = replace(scenario, context_window=True)
         elif group == "split_surrogates":
             scenario = replace(scenario, split_surrogates=True)
+        elif group == "echo":
+            scenario = replace(scenario, echo=True)
     return scenario

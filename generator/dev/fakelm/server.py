@@ -338,7 +338,11 @@ def _compose(request: dict[str, Any], messages: list[Any], scenario: Scenario) -
     replies: list[Reply] = []
     for variant in range(choices):
         text = compose_reply(
-            prompt, words=scenario.words, react_steps=scenario.react_steps, variant=variant
+            prompt,
+            words=scenario.words,
+            react_steps=scenario.react_steps,
+            variant=variant,
+            echo=scenario.echo,
         )
         pieces = split_tokens(text)
         finish = "stop"

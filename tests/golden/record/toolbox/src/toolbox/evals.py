@@ -1,0 +1,5 @@
+"""What ``python -m toolbox eval`` scores: each program's examples, metric and threshold."""
+
+from .runtime import evaluate
+
+EVALS: dict[str, evaluate.EvalSpec] = {}
