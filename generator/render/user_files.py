@@ -48,14 +48,11 @@ def check_tools(work: Path, model: ServiceModel) -> list[str]:
     """Say which tool implementations no longer match the spec (they are never rewritten)."""
     notices = []
     for tool in model.tools:
-        relative = PurePosixPath("src", model.package, *tool.module.split(".")).with_suffix(".py")
-        path = work / relative
-        if not path.is_file():
+        relative, tree = _user_module(work, model.package, tool.module)
+        if tree is None:
             continue
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-        except (SyntaxError, UnicodeDecodeError):
-            notices.append(f"{relative} is not valid Python; programs.py imports {tool.function}")
+        if isinstance(tree, str):
+            notices.append(f"{relative} {tree}; programs.py imports {tool.function}")
             continue
         functions = {
             node.name: node
@@ -88,14 +85,11 @@ def check_modules(work: Path, model: ServiceModel) -> list[str]:
     notices = []
     wanted = {(p.custom.module, p.custom.class_name) for p in model.programs if p.custom}
     for module, class_name in sorted(wanted):
-        relative = PurePosixPath("src", model.package, *module.split(".")).with_suffix(".py")
-        path = work / relative
-        if not path.is_file():
+        relative, tree = _user_module(work, model.package, module)
+        if tree is None:
             continue
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-        except (SyntaxError, UnicodeDecodeError):
-            notices.append(f"{relative} is not valid Python; programs.py imports {class_name}")
+        if isinstance(tree, str):
+            notices.append(f"{relative} {tree}; programs.py imports {class_name}")
             continue
         if class_name not in {node.name for node in tree.body if isinstance(node, ast.ClassDef)}:
             notices.append(
@@ -104,6 +98,21 @@ def check_modules(work: Path, model: ServiceModel) -> list[str]:
                 f"{class_name}(signature, tools=[...]), run with acall"
             )
     return notices
+
+
+def _user_module(
+    work: Path, package: str, module: str
+) -> tuple[PurePosixPath, ast.Module | str | None]:
+    """A user's module file of the package, parsed: its path, and its tree, or None when
+    there is no such file, or why it cannot be read as Python."""
+    relative = PurePosixPath("src", package, *module.split(".")).with_suffix(".py")
+    path = work / relative
+    if not path.is_file():
+        return relative, None
+    try:
+        return relative, ast.parse(path.read_text(encoding="utf-8"))
+    except (SyntaxError, UnicodeDecodeError):
+        return relative, "is not valid Python"
 
 
 def signature(tool: ToolModel) -> str:

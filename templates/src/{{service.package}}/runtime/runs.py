@@ -161,9 +161,7 @@ class Runs:
         try:
             await self.record(run_id, program)
             entries = await self.log.follow(run_id, after, self.tick)
-        except RunFailed as exc:
-            return error_response(exc.failure)
-        except LogError as exc:
+        except (RunFailed, LogError) as exc:
             return error_response(exc.failure)
         return await respond_resumed(self._stream(run_id, entries))
 
