@@ -1,4 +1,4 @@
-"""The ``dspy-forge`` command line: init, validate, generate, eval, schema, fake-lm, demo.
+"""The ``dspy-forge`` command line: init, validate, generate, eval, optimize, schema, fake-lm, demo.
 
 Only this module chooses exit codes and prints; user mistakes are shown as one
 screen of located errors, never as a traceback.
@@ -12,20 +12,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 import dspy_forge
-from dspy_forge import __version__
+from dspy_forge import __version__, program_commands
+from dspy_forge.console import SpecArg, err, out, shown
+from dspy_forge.console import load_or_exit as _load
 from dspy_forge.render.template import RenderError
 from dspy_forge.render.update import Plan, preview
-from dspy_forge.spec.errors import SpecInvalid
-from dspy_forge.spec.loader import LoadedSpec, load_spec
 from dspy_forge.spec.migrations import SpecMigrated
 from dspy_forge.spec.schema import spec_json_schema
 from dspy_forge.spec.starter import STARTER_SPEC
-from dspy_forge.spec.yamldoc import escaped
 
 app = typer.Typer(
     name="dspy-forge",
@@ -34,40 +32,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
-
-SpecArg = Annotated[
-    Path, typer.Argument(help="The spec file (YAML).", dir_okay=False, show_default=False)
-]
-
-
-def _load(path: Path) -> LoadedSpec:
-    try:
-        return load_spec(path)
-    except SpecInvalid as exc:
-        _report(exc)
-        raise typer.Exit(1) from None
-
-
-def shown(text: str) -> str:
-    """Text for the terminal: never read as markup, no control, bidi or break characters raw."""
-    return escape(escaped(text))
-
-
-def _report(exc: SpecInvalid) -> None:
-    """One screen of located errors, one a line; spec text is escaped, never read as markup."""
-    count = len(exc.errors)
-    err.print(f"[bold red]{count} problem{'s' if count > 1 else ''} in the spec[/]")
-    for error in exc.errors[:30]:
-        where, dotted, message = (
-            shown(text) for text in (error.where, error.dotted, error.message)
-        )
-        err.print(
-            f"  [cyan]{where}[/] [bold]{dotted}[/]: {message}", highlight=False, soft_wrap=True
-        )
-    if count > 30:
-        err.print(f"  ... and {count - 30} more")
 
 
 @app.command()
@@ -271,43 +235,8 @@ def demo(
     raise typer.Exit(code)
 
 
-@app.command(name="eval")
-def eval_command(
-    spec: SpecArg,
-    program: Annotated[
-        list[str] | None,
-        typer.Option("--program", "-p", help="Only this program (repeatable)."),
-    ] = None,
-    threads: Annotated[int, typer.Option(min=1, help="Examples run at once.")] = 4,
-    project: Annotated[
-        Path | None,
-        typer.Option(
-            help="A project generated from this spec to evaluate in; "
-            "by default one is generated into a temporary folder.",
-            file_okay=False,
-        ),
-    ] = None,
-    report: Annotated[
-        Path, typer.Option(help="Where to write the JSON report.", dir_okay=False)
-    ] = Path("eval-report.json"),
-) -> None:
-    """Score the spec's programs on their examples; exit 1 under a threshold.
-
-    The spec is validated first, examples included: a problem stops it before
-    anything runs. The LM is the one the environment names (LM_MODEL, LM_API_BASE,
-    LM_API_KEY, or the spec's key variable); see docs/evaluate.md for the fake LM.
-    """
-    from dspy_forge.dev import evaluation
-
-    loaded = _load(spec)
-    try:
-        code = evaluation.run_eval(
-            loaded, programs=program or [], threads=threads, project=project, report=report
-        )
-    except (evaluation.EvalError, RenderError, OSError) as exc:
-        err.print(f"[bold red]error:[/] {shown(str(exc))}", highlight=False)
-        raise typer.Exit(2) from None
-    raise typer.Exit(code)
+app.command(name="eval")(program_commands.eval_command)
+app.command(name="optimize")(program_commands.optimize_command)
 
 
 def _version(value: bool) -> None:

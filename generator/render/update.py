@@ -66,7 +66,12 @@ from dspy_forge.render.template import (
     template_source,
     template_workspace,
 )
-from dspy_forge.render.user_files import check_modules, check_tools, keep_user_files
+from dspy_forge.render.user_files import (
+    check_metrics,
+    check_modules,
+    check_tools,
+    keep_user_files,
+)
 from dspy_forge.render.view import render_data
 from dspy_forge.render.work_copy import (
     STATUS,
@@ -279,6 +284,7 @@ def _planned_update(
         added = changed_names(work, before, "A")
         format_python(work, [n for n in added if n.endswith(".py") and n not in conflicts])
         notices += check_tools(work, model) + check_modules(work, model)
+        notices += check_metrics(work, model)
         git("add", "-A", "--force", cwd=work)
         status = git(
             "diff", "--cached", "--no-renames", "--name-status", "-z", before, cwd=work

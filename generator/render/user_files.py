@@ -100,6 +100,38 @@ def check_modules(work: Path, model: ServiceModel) -> list[str]:
     return notices
 
 
+def check_metrics(work: Path, model: ServiceModel) -> list[str]:
+    """Say which metric functions that evals.py imports the user's metrics.py lacks.
+
+    Like a tool file, metrics.py is written once: a function the spec names
+    later is not added to it, and eval and optimize would fail to import it.
+    """
+    wanted = sorted(
+        {
+            p.evaluation.metric.function
+            for p in model.programs
+            if p.evaluation is not None and p.evaluation.metric.function
+        }
+    )
+    if not wanted:
+        return []
+    relative, tree = _user_module(work, model.package, "metrics")
+    if tree is None:
+        return []
+    if isinstance(tree, str):
+        return [f"{relative} {tree}; evals.py imports {', '.join(wanted)}"]
+    defined = {
+        node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+    return [
+        f"{relative} has no {name}, which evals.py uses as a metric: add\n"
+        f"    def {name}(example: dspy.Example, prediction: dspy.Prediction, "
+        "trace: Any = None) -> float: ..."
+        for name in wanted
+        if name not in defined
+    ]
+
+
 def _user_module(
     work: Path, package: str, module: str
 ) -> tuple[PurePosixPath, ast.Module | str | None]:

@@ -158,6 +158,7 @@ def _evaluation(program: ProgramModel) -> dict[str, Any] | None:
         "function": metric.function,
         "threshold_py": None if evaluation.threshold is None else py_literal(evaluation.threshold),
         "outputs": [f.name for f in program.signature.outputs],
+        "train": None if evaluation.train_file is None else f"{program.name}.train.jsonl",
     }
 
 

@@ -232,8 +232,7 @@ class _Builder:
         state_file = self.state(name, raw, states, path, signature)
         evaluation, examples, errors = resolve_evaluation(name, raw, path, signature, self.base_dir)
         self.errors += errors
-        if examples is not None:
-            self.example_sets.append(examples)
+        self.example_sets += examples
         if program_tools is None or listeners is None or status is None or state_file is False:
             return None
         if custom is False or evaluation is False:

@@ -2,8 +2,9 @@
 
 Kept apart from :mod:`.build` because it reads files beside the spec (through
 :mod:`.examples`) and owns the rules of ``examples``, ``metric`` and ``threshold``:
-a metric and a threshold need examples, examples need a metric, a built-in metric
-names an output field, a user function lives in the package's ``metrics.py``.
+a metric, a threshold and train examples need examples, examples need a metric,
+a built-in metric names an output field, a user function lives in the package's
+``metrics.py``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 import keyword
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from dspy_forge.service.examples import check_examples
 from dspy_forge.service.model import EvalModel, MetricModel, SignatureModel
@@ -20,32 +21,57 @@ from dspy_forge.spec.errors import Path as KeyPath
 from dspy_forge.spec.errors import SpecError
 from dspy_forge.spec.hints import suggest
 
-Resolved = tuple[EvalModel | Literal[False] | None, tuple[str, str] | None, list[SpecError]]
+Files = list[tuple[str, str]]
+Resolved = tuple[EvalModel | Literal[False] | None, Files, list[SpecError]]
 
 
 def resolve_evaluation(
     name: str, raw: ProgramSpec, path: KeyPath, signature: SignatureModel, base_dir: Path | None
 ) -> Resolved:
-    """The program's eval (None without one, False when wrong), its examples file, errors.
+    """The program's eval (None without one, False when wrong), the files it ships, errors.
 
-    The examples file is ``(package path, JSONL text)``: the rows as checked and
-    normalised, written into the generated project.
+    Each file is ``(package path, JSONL text)``: the rows as checked and
+    normalised, written into the generated project: the examples that eval
+    scores, and the ``train`` examples that optimize learns from.
     """
     if raw.examples is None:
-        wrong = [key for key in ("metric", "threshold") if getattr(raw, key) is not None]
-        errors = [SpecError((*path, key), f"{key} scores examples; add examples") for key in wrong]
-        return (False if wrong else None), None, errors
+        wrong = [key for key in ("metric", "threshold", "train") if getattr(raw, key) is not None]
+        errors = [SpecError((*path, key), _NEEDS_EXAMPLES[key]) for key in wrong]
+        return (False if wrong else None), [], errors
     metric, errors = _metric(raw, path, signature)
     required = (metric.field,) if metric is not None and metric.field else ()
     rows, row_errors = check_examples(
         raw.examples, signature, required, base_dir, (*path, "examples")
     )
     errors += row_errors
+    train: list[dict[str, Any]] | None = None
+    if raw.train is not None:
+        train, train_errors = check_examples(
+            raw.train, signature, required, base_dir, (*path, "train")
+        )
+        errors += train_errors
     if metric is None or errors:
-        return False, None, errors
+        return False, [], errors
     target = f"examples/{name}.jsonl"
-    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    return EvalModel(target, len(rows), metric, raw.threshold), (target, text), []
+    files = [(target, _jsonl(rows))]
+    train_target = None
+    if train is not None:
+        train_target = f"examples/{name}.train.jsonl"
+        files.append((train_target, _jsonl(train)))
+    model = EvalModel(target, len(rows), metric, raw.threshold, train_target, len(train or ()))
+    return model, files, []
+
+
+_NEEDS_EXAMPLES = {
+    "metric": "metric scores examples; add examples",
+    "threshold": "threshold scores examples; add examples",
+    "train": "optimize scores what it learns from train on examples, the held-out set; "
+    "add examples too",
+}
+
+
+def _jsonl(rows: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
 
 def _metric(

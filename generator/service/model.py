@@ -106,6 +106,8 @@ class EvalModel:
     count: int
     metric: MetricModel
     threshold: float | None
+    train_file: str | None = None  # what optimize learns from, inside the package
+    train_count: int = 0
 
 
 @dataclass(frozen=True)

@@ -306,6 +306,13 @@ class ProgramSpec(SpecModel):
         "fields and expected output fields, or a relative path to a JSONL or CSV file of them "
         "(same path rules as `state`); shipped in the project.",
     )
+    train: (
+        list[Example] | Annotated[str, StringConstraints(min_length=1, max_length=500)] | None
+    ) = Field(
+        None,
+        description="Examples `optimize` learns from (the same forms as `examples`); "
+        "`examples` stay the held-out set that eval and optimize's before/after score.",
+    )
     metric: MetricSpec | None = Field(None, description="How eval scores each example.")
     threshold: Annotated[float, Field(ge=0, le=1)] | None = Field(
         None, description="Least mean score (0..1) under which eval exits non-zero."

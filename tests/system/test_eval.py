@@ -161,7 +161,7 @@ def test_serving_without_a_command_still_parses(project: Path) -> None:
         timeout=60,
         check=False,
     )
-    assert result.returncode == 0 and "{serve,eval}" in result.stdout
+    assert result.returncode == 0 and "{serve,eval,optimize}" in result.stdout
 
 
 def test_forge_eval_runs_in_a_temporary_project_and_in_a_given_one(
@@ -220,7 +220,16 @@ def test_regenerating_keeps_the_users_metrics_and_refreshes_the_examples(tmp_pat
     metrics.write_text(mine, encoding="utf-8")
     git(out, "commit", "-qam", "my metric")
     (tmp_path / "spec" / "rows.jsonl").write_text(json.dumps(ROWS[0]) + "\n", encoding="utf-8")
-    dspy_forge.generate(load_spec(spec), out)
+    # A metric the spec names now, which the user's (never rewritten) file lacks: said so.
+    spec.write_text(SPEC.replace('"metrics:score"', '"metrics:graded"'), encoding="utf-8")
+    plan = dspy_forge.generate(load_spec(spec), out)
     assert metrics.read_text(encoding="utf-8") == mine
+    assert not isinstance(plan, Path)
+    assert any(
+        "src/eval_demo/metrics.py has no graded, which evals.py uses as a metric" in notice
+        and "def graded(example: dspy.Example" in notice
+        for notice in plan.notices
+    ), plan.notices
+    assert not any("has no score" in notice for notice in plan.notices)
     shipped = (out / "src" / "eval_demo" / "examples" / "loose.jsonl").read_text(encoding="utf-8")
     assert shipped == json.dumps(ROWS[0]) + "\n"

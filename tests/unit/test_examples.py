@@ -137,6 +137,7 @@ def test_valid_examples_are_normalised_into_the_model(tmp_path: Path) -> None:
         "function": "score",
         "threshold_py": "0.75",
         "outputs": ["answer"],
+        "train": None,
     }
 
 
@@ -161,3 +162,27 @@ programs:
     assert len(found) == 2
     assert "examples[1]: field 'mood': Input should be 'up' or 'down'" in found[0] + found[1]
     assert "examples[1]: field 'tags': Input should be a valid list" in found[0] + found[1]
+
+
+def test_train_examples_are_checked_and_shipped_beside_the_examples(tmp_path: Path) -> None:
+    rows = '{"question": "a", "n": 1, "answer": "x"}\n{"question": "b", "answer": "y"}\n'
+    body = "    examples: [{question: q, n: 1, answer: a}]\n    train: tr.jsonl\n" + METRIC
+    found = errors(write(tmp_path, body, tr_jsonl=rows))
+    assert found == [
+        f"{tmp_path / 'tr.jsonl'}:2: programs.qa.train: field 'n' is missing "
+        "(an input of the signature)"
+    ]
+    good = '{"question": "a", "n": 1, "answer": "x"}\n'
+    model = load_spec(write(tmp_path, body, tr_jsonl=good)).model
+    assert [target for target, _ in model.example_sets] == [
+        "examples/qa.jsonl",
+        "examples/qa.train.jsonl",
+    ]
+    evaluation = model.programs[0].evaluation
+    assert evaluation is not None and evaluation.train_count == 1
+    assert render_data(model)["programs"][0]["evaluation"]["train"] == "qa.train.jsonl"
+
+
+def test_train_without_examples_is_refused(tmp_path: Path) -> None:
+    found = errors(write(tmp_path, "    train: [{question: q, n: 1, answer: a}]\n" + METRIC))
+    assert any("programs.qa.train: optimize scores" in e and "add examples" in e for e in found)

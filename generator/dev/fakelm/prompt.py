@@ -91,6 +91,22 @@ class ParsedPrompt:
     trajectory_steps: int = 0
     json_mode: bool = False
     response_schema: Mapping[str, Any] | None = None
+    demos: int = 0  # earlier assistant turns that show this signature's outputs
+
+
+def _demos(messages: Sequence[Mapping[str, Any]], shape: PromptShape) -> int:
+    """How many earlier assistant messages answer with this prompt's output fields.
+
+    DSPy's adapters send each few-shot demo as a user message and an assistant
+    message in the reply's layout (``[[ ## answer ## ]]``, or a JSON object),
+    before the user message of this call.
+    """
+    names = [spec.name for spec in shape.outputs if spec.name != "reasoning"]
+    if not names:
+        return 0
+    markers = [marker for name in names for marker in (f"[[ ## {name} ## ]]", f'"{name}"')]
+    replies = [message_text(m) for m in messages[:-1] if m.get("role") == "assistant"]
+    return sum(1 for text in replies if any(marker in text for marker in markers))
 
 
 def message_text(message: Mapping[str, Any]) -> str:
@@ -145,6 +161,7 @@ def parse_messages(
         trajectory_steps=steps,
         json_mode=json_mode,
         response_schema=response_schema,
+        demos=_demos(messages, shape),
     )
 
 

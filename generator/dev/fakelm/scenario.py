@@ -30,6 +30,7 @@ _SWITCH = re.compile(
     r"|(?P<context_window>context-window)"
     r"|(?P<split_surrogates>split-surrogates)"
     r"|(?P<echo>echo)"
+    r"|(?P<needs_demo>needs-demo)"
     r"|(?P<default>default)"
 )
 
@@ -55,6 +56,9 @@ class Scenario:
             surrogate pair is split between two chunks, as a provider may do.
         echo: Answer every ``str`` output field with the text of the prompt's first input,
             so that an eval's score is known in advance (``python -m <package> eval``).
+        needs_demo: Answer as ``echo`` does only when the prompt holds a few-shot demo of
+            the same output fields, else with prose: a model that an optimizer measurably
+            improves (``dspy-forge optimize`` with BootstrapFewShot adds such demos).
     """
 
     http_status: int | None = None
@@ -67,6 +71,7 @@ class Scenario:
     words: int = DEFAULT_WORDS
     split_surrogates: bool = False
     echo: bool = False
+    needs_demo: bool = False
 
 
 @lru_cache(maxsize=256)
@@ -85,7 +90,7 @@ def parse_scenario(text: str | None) -> Scenario:
             raise ScenarioError(
                 f"unknown fake LM scenario switch {switch!r}; expected http-<status>, "
                 "break-after-<n>, stall-after-<n>, delay-<ms>ms, first-<ms>ms, steps-<n>, "
-                "words-<n>, context-window, split-surrogates, echo or default"
+                "words-<n>, context-window, split-surrogates, echo, needs-demo or default"
             )
         group = match.lastgroup
         value = match.group(group) if group else None
@@ -109,4 +114,6 @@ def parse_scenario(text: str | None) -> Scenario:
             scenario = replace(scenario, split_surrogates=True)
         elif group == "echo":
             scenario = replace(scenario, echo=True)
+        elif group == "needs_demo":
+            scenario = replace(scenario, needs_demo=True)
     return scenario

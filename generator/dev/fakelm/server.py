@@ -342,7 +342,7 @@ def _compose(request: dict[str, Any], messages: list[Any], scenario: Scenario) -
             words=scenario.words,
             react_steps=scenario.react_steps,
             variant=variant,
-            echo=scenario.echo,
+            echo=scenario.echo or (scenario.needs_demo and prompt.demos > 0),
         )
         pieces = split_tokens(text)
         finish = "stop"

@@ -38,6 +38,7 @@ class EvalSpec:
     metric: Metric
     metric_name: str
     threshold: float | None = None
+    train: str | None = None  # a file under examples/ that optimize learns from
 
 
 def _text(value: Any) -> str:
@@ -62,11 +63,13 @@ def f1(field: str) -> Metric:
     return metric
 
 
-def load_examples(spec: EvalSpec, folder: Path = EXAMPLES_DIR) -> list[dspy.Example]:
-    """The program's examples, keyed as the program takes its inputs."""
+def load_examples(
+    spec: EvalSpec, file: str | None = None, folder: Path = EXAMPLES_DIR
+) -> list[dspy.Example]:
+    """The program's examples (or those of ``file``), keyed as the program takes its inputs."""
     examples = []
     attrs = dict(spec.inputs)
-    text = (folder / spec.examples).read_text(encoding="utf-8")
+    text = (folder / (file or spec.examples)).read_text(encoding="utf-8")
     for line in text.splitlines():
         if line.strip():
             row = json.loads(line)
@@ -94,18 +97,27 @@ def _row(
     }
 
 
-def evaluate(spec: EvalSpec, served: ServedProgram, threads: int) -> dict[str, Any]:
-    """Run one program on its examples; its part of the report."""
+def evaluate(
+    spec: EvalSpec,
+    module: dspy.Module,
+    threads: int,
+    *,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Run one program's module on its examples; its part of the report.
+
+    ``progress``: DSPy's progress bar on stderr (tqdm), for a person watching.
+    """
     devset = load_examples(spec)
     evaluator = dspy.Evaluate(
         devset=devset,
         metric=spec.metric,
         num_threads=threads,
-        display_progress=False,
+        display_progress=progress,
         display_table=False,
         max_errors=len(devset) + 1,  # every example is scored, failures as 0
     )
-    result = evaluator(served.module)
+    result = evaluator(module)
     rows = [_row(spec, i, *item) for i, item in enumerate(result.results)]
     score = sum(row["score"] for row in rows) / len(rows) if rows else 0.0
     return {
@@ -167,9 +179,12 @@ def run(
     threads: int,
     report: Path | None,
     out: TextIO,
+    progress: bool = False,
 ) -> int:
     """Evaluate ``specs``; 0 when every program reaches its threshold, 1 when one does not."""
-    reports = [evaluate(spec, programs[spec.program], threads) for spec in specs]
+    reports = [
+        evaluate(spec, programs[spec.program].module, threads, progress=progress) for spec in specs
+    ]
     print_table(reports, out)
     passed = all(item["passed"] for item in reports)
     if report is not None:

@@ -6,6 +6,7 @@ EVALS: dict[str, evaluate.EvalSpec] = {
     "qa": evaluate.EvalSpec(
         program="qa",
         examples="qa.jsonl",
+        train="qa.train.jsonl",
         inputs=[
             ("question", "question"),
         ],
