@@ -16,6 +16,8 @@ REACT_STEP = ("next_thought", "next_tool_name", "next_tool_args")
 # A user-written module: the generator cannot know its predictors, the runtime can
 # (``named_predictors()`` at start-up checks listeners and saved state against them).
 CUSTOM = "Custom"
+# The best of several attempts of an inner module (runtime/best_of_n.py in the project).
+BEST_OF_N = "BestOfN"
 
 
 def known(module: str) -> bool:
@@ -24,17 +26,24 @@ def known(module: str) -> bool:
 
 
 def predictors(
-    module: str, inputs: tuple[str, ...], outputs: tuple[str, ...]
+    module: str,
+    inputs: tuple[str, ...],
+    outputs: tuple[str, ...],
+    inner: str | None = None,
 ) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
     """Each predictor of ``module`` by its ``named_predictors()`` name: (inputs, outputs).
 
     A bare Predict names itself ``self``; ChainOfThought adds ``reasoning``;
     ReAct loops with ``react`` over a ``trajectory``, then extracts the outputs
-    with a ChainOfThought (``extract.predict``). A Custom module's are unknown here:
-    none are listed.
+    with a ChainOfThought (``extract.predict``). A BestOfN's are those of the
+    ``inner`` module it tries, under its attribute ``module`` (an inner Predict is
+    ``module`` itself). A Custom module's are unknown here: none are listed.
     """
     if not known(module):
         return {}
+    if module == BEST_OF_N:
+        own = predictors(inner, inputs, outputs) if inner and inner != BEST_OF_N else {}
+        return {("module" if name == "self" else f"module.{name}"): io for name, io in own.items()}
     if module == "Predict":
         return {"self": (inputs, outputs)}
     if module == "ChainOfThought":
@@ -43,6 +52,11 @@ def predictors(
         "react": ((*inputs, "trajectory"), REACT_STEP),
         "extract.predict": ((*inputs, "trajectory"), ("reasoning", *outputs)),
     }
+
+
+def adds_reasoning(module: str, inner: str | None = None) -> bool:
+    """Whether ``module`` (tried as ``inner`` by a BestOfN) adds a ``reasoning`` output."""
+    return (inner if module == BEST_OF_N else module) in {"ChainOfThought", "ReAct"}
 
 
 REASONING = FieldModel(

@@ -16,9 +16,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from dspy_forge.service.anatomy import CUSTOM, REACT_STEP, REASONING, RESERVED_FIELDS
+from dspy_forge.service.anatomy import (
+    CUSTOM,
+    REACT_STEP,
+    REASONING,
+    RESERVED_FIELDS,
+    adds_reasoning,
+)
 from dspy_forge.service.anatomy import known as anatomy_known
 from dspy_forge.service.anatomy import predictors as anatomy_predictors
+from dspy_forge.service.best_of import resolve_best_of
 from dspy_forge.service.custom import custom_module
 from dspy_forge.service.dspy_calls import TOOL_CALL_KWARGS, internal_names
 from dspy_forge.service.evaluation import resolve_evaluation
@@ -36,14 +43,8 @@ from dspy_forge.service.model import (
 )
 from dspy_forge.service.names import name_clashes, pascal
 from dspy_forge.service.state import state_problem
-from dspy_forge.service.status_templates import template_problem
-from dspy_forge.spec.contract import (
-    HOOKS,
-    PLACEHOLDERS,
-    ProgramSpec,
-    Spec,
-    snake_case,
-)
+from dspy_forge.service.status_templates import resolve_status
+from dspy_forge.spec.contract import ProgramSpec, Spec, snake_case
 from dspy_forge.spec.errors import Path as KeyPath
 from dspy_forge.spec.errors import SpecError
 from dspy_forge.spec.hints import suggest
@@ -221,15 +222,17 @@ class _Builder:
         signature = self.program_signature(name, raw.signature, signatures, (*path, "signature"))
         program_tools = self.program_tools(raw, tools, path)
         custom = custom_module(raw, path, self.check_name, self.error)
-        status = self.status(raw, path)
-        if signature is None:  # the rest is checked against the signature
+        status, errors = resolve_status(raw, path)
+        best_of, best_of_errors = resolve_best_of(raw, path)
+        self.errors += errors + best_of_errors
+        if signature is None or best_of is False:  # the rest is checked against them
             return None
+        inner = best_of.module if best_of else None
         outputs = tuple(f.name for f in signature.outputs)
-        predictors = {
-            name: outs for name, (_, outs) in anatomy_predictors(raw.module, (), outputs).items()
-        }
+        anatomy = anatomy_predictors(raw.module, (), outputs, inner)
+        predictors = {name: outs for name, (_, outs) in anatomy.items()}
         listeners = self.listeners(raw, predictors, signature, path)
-        state_file = self.state(name, raw, states, path, signature)
+        state_file = self.state(name, raw, states, path, signature, inner)
         evaluation, examples, errors = resolve_evaluation(name, raw, path, signature, self.base_dir)
         self.errors += errors
         self.example_sets += examples
@@ -237,10 +240,11 @@ class _Builder:
             return None
         if custom is False or evaluation is False:
             return None
-        extra = (REASONING,) if raw.module in {"ChainOfThought", "ReAct"} else ()
+        extra = (REASONING,) if adds_reasoning(raw.module, inner) else ()
         if extra and "reasoning" in {f.name for f in (*signature.inputs, *signature.outputs)}:
             self.error(
-                (*path, "signature"), f"{raw.module} adds a 'reasoning' output; rename the field"
+                (*path, "signature"),
+                f"{inner or raw.module} adds a 'reasoning' output; rename the field",
             )
             return None
         names = {f.name for f in (*signature.inputs, *signature.outputs)}
@@ -266,6 +270,7 @@ class _Builder:
             extra_outputs=extra,
             custom=custom if isinstance(custom, CustomModel) else None,
             evaluation=evaluation or None,
+            best_of=best_of,
         )
 
     def program_signature(
@@ -338,18 +343,6 @@ class _Builder:
         self.errors += errors
         return listeners
 
-    def status(self, raw: ProgramSpec, path: KeyPath) -> tuple[tuple[str, str | None], ...] | None:
-        ok = True
-        for hook in HOOKS:
-            template = getattr(raw.status, hook)
-            if template is None:
-                continue
-            problem = template_problem(template, PLACEHOLDERS[hook])
-            if problem:
-                self.error((*path, "status", hook), problem)
-                ok = False
-        return tuple((hook, getattr(raw.status, hook)) for hook in HOOKS) if ok else None
-
     def state(
         self,
         name: str,
@@ -357,6 +350,7 @@ class _Builder:
         states: list[tuple[str, str]],
         path: KeyPath,
         signature: SignatureModel,
+        inner: str | None,
     ) -> str | bool:
         from dspy_forge.service.state import state_file
 
@@ -369,7 +363,7 @@ class _Builder:
         source, shown = found
         inputs = tuple(f.name for f in signature.inputs)
         outputs = tuple(f.name for f in signature.outputs)
-        problem = state_problem(source, raw.module, inputs, outputs, shown=shown)
+        problem = state_problem(source, raw.module, inputs, outputs, shown=shown, inner=inner)
         if problem is not None:
             self.error((*path, "state"), problem)
             return False

@@ -90,6 +90,16 @@ class CustomModel:
 
 
 @dataclass(frozen=True)
+class BestOfModel:
+    """A BestOfN program's attempts: the module tried, how often, and the user's reward."""
+
+    module: str  # Predict | ChainOfThought, over the program's signature
+    attempts: int
+    reward: str  # a function in the package's rewards.py
+    threshold: float
+
+
+@dataclass(frozen=True)
 class MetricModel:
     """How eval scores an example: a built-in on an output field, or a user function."""
 
@@ -129,6 +139,7 @@ class ProgramModel:
     extra_outputs: tuple[FieldModel, ...]  # fields the module adds, e.g. reasoning
     custom: CustomModel | None = None  # module: Custom, the class that impl names
     evaluation: EvalModel | None = None
+    best_of: BestOfModel | None = None  # module: BestOfN, what it tries and how it scores
 
 
 @dataclass(frozen=True)

@@ -59,10 +59,12 @@ def state_problem(
     outputs: tuple[str, ...],
     *,
     shown: Path | None = None,
+    inner: str | None = None,
 ) -> str | None:
     """What is wrong with the state file at ``path`` for this program, or None.
 
     ``path`` is a file that :func:`state_file` accepted; messages name it as ``shown``.
+    ``inner`` is the module a BestOfN tries (its predictors are that module's).
     """
     read = path
     path = shown or path
@@ -80,7 +82,8 @@ def state_problem(
     if not isinstance(metadata, dict) or not isinstance(metadata.get("dependency_versions"), dict):
         return f"{path} has no metadata.dependency_versions, which module.load() reads"
     expected = {
-        name: (*ins, *outs) for name, (ins, outs) in predictors(module, inputs, outputs).items()
+        name: (*ins, *outs)
+        for name, (ins, outs) in predictors(module, inputs, outputs, inner).items()
     }
     # A Predict saves its own state at the top level; other modules, one entry per predictor.
     saved = {"self": data} if module == "Predict" else data

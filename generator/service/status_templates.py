@@ -4,7 +4,23 @@ from __future__ import annotations
 
 import string
 
+from dspy_forge.spec.contract import HOOKS, PLACEHOLDERS, ProgramSpec
+from dspy_forge.spec.errors import Path as KeyPath
+from dspy_forge.spec.errors import SpecError
 from dspy_forge.spec.hints import closest
+
+
+def resolve_status(
+    raw: ProgramSpec, path: KeyPath
+) -> tuple[tuple[tuple[str, str | None], ...] | None, list[SpecError]]:
+    """(hook, template) for every hook, or None when a template is wrong; and the errors."""
+    errors = []
+    for hook in HOOKS:
+        template = getattr(raw.status, hook)
+        if template is not None and (problem := template_problem(template, PLACEHOLDERS[hook])):
+            errors.append(SpecError((*path, "status", hook), problem))
+    status = tuple((hook, getattr(raw.status, hook)) for hook in HOOKS)
+    return (None if errors else status), errors
 
 
 def template_problem(template: str, allowed: frozenset[str]) -> str | None:

@@ -74,6 +74,9 @@ ModuleRef = matching(
 MetricRef = matching(
     r"^metrics:[A-Za-z_][A-Za-z0-9_]*$", "'metrics:<function>', such as 'metrics:score'", 200
 )
+RewardRef = matching(
+    r"^rewards:[A-Za-z_][A-Za-z0-9_]*$", "'rewards:<function>', such as 'rewards:concise'", 200
+)
 PredictorName = matching(
     r"^[A-Za-z_][A-Za-z0-9_.]*$", "a predictor name such as 'react' or 'extract.predict'", 200
 )
@@ -235,7 +238,26 @@ StatusSpec = create_model(
 )
 
 
-ModuleName = Literal["Predict", "ChainOfThought", "ReAct", "Custom"]
+ModuleName = Literal["Predict", "ChainOfThought", "ReAct", "BestOfN", "Custom"]
+
+
+class BestOfSpec(SpecModel):
+    """BestOfN: run a module up to N times and keep the attempt your reward scores best."""
+
+    module: Literal["Predict", "ChainOfThought"] = Field(
+        description="The module tried on each attempt, built over the program's signature."
+    )
+    attempts: Annotated[int, Field(ge=2, le=20)] = Field(
+        description="Most attempts (DSPy's N), each one LM call at temperature 1.0."
+    )
+    reward: RewardRef = Field(
+        description="Your reward, 'rewards:<function>' in the generated package's rewards.py "
+        "(written once as a stub, then yours): f(args: dict, prediction) -> float."
+    )
+    threshold: Annotated[float, Field(allow_inf_nan=False)] = Field(
+        description="Stop at the first attempt whose reward is at least this; when none "
+        "reaches it, the attempt with the highest reward is the answer."
+    )
 
 
 class MetricSpec(SpecModel):
@@ -262,8 +284,12 @@ class ProgramSpec(SpecModel):
     """A served DSPy program: its module, signature, streaming and status messages."""
 
     module: ModuleName = Field(
-        description="The DSPy module that runs the signature; Custom: your own dspy.Module "
-        "subclass, named by impl (the generated project holds a stub to fill in)."
+        description="The DSPy module that runs the signature; BestOfN: the best of several "
+        "attempts of a Predict or ChainOfThought, as best_of says; Custom: your own "
+        "dspy.Module subclass, named by impl (the generated project holds a stub to fill in)."
+    )
+    best_of: BestOfSpec | None = Field(
+        None, description="BestOfN only (and required by it): what to try, how often, scored how."
     )
     impl: ModuleRef | None = Field(
         None,
