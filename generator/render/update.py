@@ -69,6 +69,7 @@ from dspy_forge.render.template import (
 from dspy_forge.render.user_files import (
     check_metrics,
     check_modules,
+    check_rewards,
     check_tools,
     keep_user_files,
 )
@@ -284,7 +285,7 @@ def _planned_update(
         added = changed_names(work, before, "A")
         format_python(work, [n for n in added if n.endswith(".py") and n not in conflicts])
         notices += check_tools(work, model) + check_modules(work, model)
-        notices += check_metrics(work, model)
+        notices += check_metrics(work, model) + check_rewards(work, model)
         git("add", "-A", "--force", cwd=work)
         status = git(
             "diff", "--cached", "--no-renames", "--name-status", "-z", before, cwd=work

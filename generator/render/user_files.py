@@ -13,6 +13,7 @@ from dspy_forge.render.template import (
     Workspace,
     git,
 )
+from dspy_forge.render.view import reward_functions
 from dspy_forge.render.work_copy import changed_names
 from dspy_forge.service.model import ServiceModel, ToolModel
 
@@ -106,28 +107,47 @@ def check_metrics(work: Path, model: ServiceModel) -> list[str]:
     Like a tool file, metrics.py is written once: a function the spec names
     later is not added to it, and eval and optimize would fail to import it.
     """
-    wanted = sorted(
-        {
-            p.evaluation.metric.function
-            for p in model.programs
-            if p.evaluation is not None and p.evaluation.metric.function
-        }
-    )
+    wanted = {
+        p.evaluation.metric.function
+        for p in model.programs
+        if p.evaluation is not None and p.evaluation.metric.function
+    }
+    shape = "(example: dspy.Example, prediction: dspy.Prediction, trace: Any = None) -> float"
+    return _missing(work, model.package, "metrics", wanted, ("evals.py", "as a metric", shape))
+
+
+def check_rewards(work: Path, model: ServiceModel) -> list[str]:
+    """Say which reward functions that programs.py uses the user's rewards.py lacks.
+
+    rewards.py is written once, like metrics.py: a reward the spec names later
+    is not added to it, and the service would fail to start.
+    """
+    wanted = set(reward_functions(model))
+    shape = "(args: dict[str, Any], prediction: dspy.Prediction) -> float"
+    return _missing(work, model.package, "rewards", wanted, ("programs.py", "as a reward", shape))
+
+
+def _missing(
+    work: Path, package: str, module: str, wanted: set[str], use: tuple[str, str, str]
+) -> list[str]:
+    """A notice per function of ``wanted`` that the user's ``module`` file lacks.
+
+    ``use`` says who reads them, as what, and the signature to add.
+    """
     if not wanted:
         return []
-    relative, tree = _user_module(work, model.package, "metrics")
+    importer, role, shape = use
+    relative, tree = _user_module(work, package, module)
     if tree is None:
         return []
     if isinstance(tree, str):
-        return [f"{relative} {tree}; evals.py imports {', '.join(wanted)}"]
+        return [f"{relative} {tree}; {importer} imports {', '.join(sorted(wanted))}"]
     defined = {
         node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
     }
     return [
-        f"{relative} has no {name}, which evals.py uses as a metric: add\n"
-        f"    def {name}(example: dspy.Example, prediction: dspy.Prediction, "
-        "trace: Any = None) -> float: ..."
-        for name in wanted
+        f"{relative} has no {name}, which {importer} uses {role}: add\n    def {name}{shape}: ..."
+        for name in sorted(wanted)
         if name not in defined
     ]
 

@@ -127,6 +127,8 @@ def _program(program: ProgramModel) -> dict[str, Any]:
                 "predictor_py": py_str(listener.predictor),
                 "field_py": py_str(listener.field),
                 "allow_reuse": listener.allow_reuse,
+                # BestOfN: an attempt's tokens are not the answer; it arrives whole.
+                "live": program.best_of is None,
             }
             for listener in program.listeners
         ],
@@ -139,6 +141,7 @@ def _program(program: ProgramModel) -> dict[str, Any]:
         "status_modules": program.status_modules,
         "state_file": program.state_file,
         "evaluation": _evaluation(program),
+        "best_of": _best_of(program),
         "curl_body": _curl_body(program),
         "streamed_outputs": sorted(
             {listener.field for listener in program.listeners} & {f.name for f in outputs}
@@ -159,6 +162,19 @@ def _evaluation(program: ProgramModel) -> dict[str, Any] | None:
         "threshold_py": None if evaluation.threshold is None else py_literal(evaluation.threshold),
         "outputs": [f.name for f in program.signature.outputs],
         "train": None if evaluation.train_file is None else f"{program.name}.train.jsonl",
+    }
+
+
+def _best_of(program: ProgramModel) -> dict[str, Any] | None:
+    """What programs.py builds for a BestOfN: the module tried, attempts, reward, threshold."""
+    best_of = program.best_of
+    if best_of is None:
+        return None
+    return {
+        "module": best_of.module,
+        "attempts": best_of.attempts,
+        "reward": best_of.reward,
+        "threshold_py": py_literal(best_of.threshold),
     }
 
 
@@ -261,8 +277,15 @@ def render_data(model: ServiceModel) -> dict[str, Any]:
                 if p.evaluation is not None and p.evaluation.metric.function
             }
         ),
+        # The user's rewards.py: a stub per function some BestOfN program scores with.
+        "reward_functions": reward_functions(model),
         "server": _server(model.server),
     }
+
+
+def reward_functions(model: ServiceModel) -> list[str]:
+    """The reward functions that programs.py takes from the package's rewards.py, sorted."""
+    return sorted({p.best_of.reward for p in model.programs if p.best_of is not None})
 
 
 def _server(server: ServerSpec) -> dict[str, dict[str, str]]:
