@@ -26,11 +26,18 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Listen:
-    """An output field of a predictor to stream token by token."""
+    """An output field of a predictor to stream token by token.
+
+    ``live=False`` streams no token while the program runs: the field arrives as
+    one chunk, completed from the final Prediction. A BestOfN program's listeners
+    are so, because an attempt's tokens are not the answer until the attempts are
+    scored, and a field's chunks must concatenate to exactly its final value.
+    """
 
     field: str
     predictor: str
     allow_reuse: bool = False
+    live: bool = True
 
 
 class ServedProgram:
@@ -69,7 +76,8 @@ class ServedProgram:
 
         Every listened field that is also a final output is completed from the
         Prediction, so its chunks always concatenate to exactly its value: DSPy
-        streams nothing on a cache hit, and a listener can miss a field's end.
+        streams nothing on a cache hit, a listener can miss a field's end, and a
+        listener that is not live (``Listen.live``) streams nothing before it.
         """
         listeners = [
             StreamListener(
@@ -79,6 +87,7 @@ class ServedProgram:
                 allow_reuse=item.allow_reuse,
             )
             for item, predictor in self._listen
+            if item.live
         ]
         own = None if self.module_hooks == "all" else self.module
         reporter = StatusReporter(self.name, own, self.status)

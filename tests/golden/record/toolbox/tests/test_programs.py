@@ -145,6 +145,39 @@ def test_sentiment_rejects_a_bad_request(client_with: ClientFactory) -> None:
     assert response.status_code == 422
 
 
+HEADLINE_INPUTS: dict[str, Any] = {
+    "text": "sample text",
+}
+HEADLINE_OUTPUTS: dict[str, Any] = {
+    "reasoning": "sample text",
+    "headline": "sample text",
+}
+HEADLINE_ANSWERS = [HEADLINE_OUTPUTS]
+
+
+def test_headline_returns_its_outputs(client_with: ClientFactory) -> None:
+    client = client_with(HEADLINE_ANSWERS)
+    response = client.post("/v1/headline", json=HEADLINE_INPUTS)
+    assert response.status_code == 200
+    assert response.json() == HEADLINE_OUTPUTS
+
+
+def test_headline_streams_its_outputs(client_with: ClientFactory) -> None:
+    client = client_with(HEADLINE_ANSWERS)
+    events = read_events(client, "/v1/headline/stream", HEADLINE_INPUTS)
+    assert [event_id for _, event_id, _ in events] == list(range(1, len(events) + 1))
+    assert [event for event, _, _ in events][-2:] == ["prediction", "done"]
+    assert events[-2][2] == {"outputs": HEADLINE_OUTPUTS}
+    tokens = [data for event, _, data in events if event == "token"]
+    streamed = "".join(t["chunk"] for t in tokens if t["field"] == "headline")
+    assert streamed == HEADLINE_OUTPUTS["headline"]
+
+
+def test_headline_rejects_a_bad_request(client_with: ClientFactory) -> None:
+    response = client_with([]).post("/v1/headline", json={})
+    assert response.status_code == 422
+
+
 GLOSSARY_INPUTS: dict[str, Any] = {
     "question": "sample text",
 }

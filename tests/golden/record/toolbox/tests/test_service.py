@@ -12,6 +12,7 @@ PROGRAMS = [
     "profile",
     "translate",
     "sentiment",
+    "headline",
     "glossary",
 ]
 PROGRAM = "profile"

@@ -4,12 +4,15 @@ from dataclasses import dataclass
 
 import dspy
 
+from . import rewards
+from .runtime.best_of_n import BestOfN
 from .runtime.lm import LMConfig, build_lm, lm_configured
 from .runtime.program import Listen, ServedProgram
 from .runtime.tools import ToolArg, spec_tool
 from .settings import Settings
 from .signatures import (
     GlossarySignature,
+    HeadlineSignature,
     Profile,
     SentimentSignature,
     Translate,
@@ -39,6 +42,7 @@ class Programs:
     profile: ServedProgram
     translate: ServedProgram
     sentiment: ServedProgram
+    headline: ServedProgram
     glossary: ServedProgram
 
 
@@ -60,6 +64,7 @@ def build_programs(settings: Settings, lm: dspy.BaseLM | None = None) -> Program
             ),
         ),
         sentiment=build_sentiment(service_lm, service_ready),
+        headline=build_headline(service_lm, service_ready),
         glossary=build_glossary(service_lm, service_ready),
     )
 
@@ -105,6 +110,25 @@ def build_sentiment(lm: dspy.BaseLM, lm_ready: bool) -> ServedProgram:
         "sentiment",
         module,
         listen=[],
+        lm_configured=lm_ready,
+    )
+
+
+def build_headline(lm: dspy.BaseLM, lm_ready: bool) -> ServedProgram:
+    """The headline program: BestOfN over HeadlineSignature."""
+    module = BestOfN(
+        dspy.ChainOfThought(HeadlineSignature),
+        attempts=3,
+        reward=rewards.headline_reward,
+        threshold=1.0,
+    )
+    module.set_lm(lm)
+    return ServedProgram(
+        "headline",
+        module,
+        listen=[
+            Listen("headline", "module.predict", live=False),
+        ],
         lm_configured=lm_ready,
     )
 

@@ -15,6 +15,11 @@ from .schemas import (
     GlossaryBatchResult,
     GlossaryRequest,
     GlossaryResponse,
+    HeadlineBatchRequest,
+    HeadlineBatchResponse,
+    HeadlineBatchResult,
+    HeadlineRequest,
+    HeadlineResponse,
     ProfileBatchRequest,
     ProfileBatchResponse,
     ProfileBatchResult,
@@ -60,6 +65,7 @@ STREAMS: dict[str, type[BaseModel]] = {
     "/v1/profile/stream": ProfileResponse,
     "/v1/translate/stream": TranslateResponse,
     "/v1/sentiment/stream": SentimentResponse,
+    "/v1/headline/stream": HeadlineResponse,
     "/v1/glossary/stream": GlossaryResponse,
 }
 
@@ -81,6 +87,11 @@ async def list_programs(programs: ProgramsDep) -> list[ProgramInfo]:
             programs.sentiment,
             SentimentRequest,
             SentimentResponse,
+        ),
+        program_info(
+            programs.headline,
+            HeadlineRequest,
+            HeadlineResponse,
         ),
         program_info(
             programs.glossary,
@@ -244,6 +255,58 @@ async def batch_sentiment(
         request.receive,
     )
     return SentimentBatchResponse(results=results)
+
+
+@router.post(
+    "/headline",
+    summary="Run headline",
+    description="Write a headline for the text, the best of up to three attempts.",
+)
+async def run_headline(
+    body: HeadlineRequest,
+    request: Request,
+    programs: ProgramsDep,
+    runs: RunsDep,
+) -> HeadlineResponse:
+    prediction = await runs.predict(programs.headline, body, request.receive)
+    return HeadlineResponse.from_prediction(prediction)
+
+
+@router.post(
+    "/headline/stream",
+    summary="Stream headline",
+    description="Write a headline for the text, the best of up to three attempts.",
+    responses=STREAM_RESPONSE,
+)
+async def stream_headline(
+    body: HeadlineRequest,
+    programs: ProgramsDep,
+    runs: RunsDep,
+    last_event_id: LastEventId = None,
+) -> Response:
+    return await runs.stream(
+        programs.headline,
+        body,
+        HeadlineResponse.from_prediction,
+        last_event_id,
+    )
+
+
+@router.post("/headline/batch", summary="Run headline on many inputs")
+async def batch_headline(
+    body: HeadlineBatchRequest,
+    request: Request,
+    programs: ProgramsDep,
+    runs: RunsDep,
+) -> HeadlineBatchResponse:
+    results = await runs.batch(
+        programs.headline,
+        body.inputs,
+        HeadlineResponse.from_prediction,
+        HeadlineBatchResult,
+        request.receive,
+    )
+    return HeadlineBatchResponse(results=results)
 
 
 @router.post(

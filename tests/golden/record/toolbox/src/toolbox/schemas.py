@@ -164,6 +164,44 @@ class SentimentBatchResponse(BaseModel):
     results: list[SentimentBatchResult]
 
 
+class HeadlineRequest(Inputs):
+    """Inputs of the headline program."""
+
+    text: str = Field(
+        description="",
+    )
+
+
+class HeadlineResponse(Outputs):
+    """Outputs of the headline program."""
+
+    reasoning: str = Field(
+        description="The model's step-by-step reasoning before the outputs.",
+    )
+    headline: str = Field(
+        description="",
+    )
+
+
+class HeadlineBatchRequest(Inputs):
+    """Many inputs of the headline program, run in one request."""
+
+    inputs: list[HeadlineRequest] = Field(min_length=1)
+
+
+class HeadlineBatchResult(BaseModel):
+    """One item of a batch of the headline program: its outputs, or why it failed."""
+
+    outputs: HeadlineResponse | None = None
+    error: ErrorBody | None = None
+
+
+class HeadlineBatchResponse(BaseModel):
+    """Results of a batch of the headline program, in the order of its inputs."""
+
+    results: list[HeadlineBatchResult]
+
+
 class GlossaryRequest(Inputs):
     """Inputs of the glossary program."""
 

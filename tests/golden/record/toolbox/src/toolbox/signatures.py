@@ -69,6 +69,11 @@ class SentimentSignature(dspy.Signature):
     confidence: float = dspy.OutputField()
 
 
+class HeadlineSignature(dspy.Signature):
+    text: str = dspy.InputField()
+    headline: str = dspy.OutputField()
+
+
 class GlossarySignature(dspy.Signature):
     question: str = dspy.InputField()
     answer: str = dspy.OutputField()
