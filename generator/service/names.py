@@ -30,6 +30,7 @@ TEMPLATE_NAMES: dict[str, frozenset[str]] = {
     ),
     "programs.py": frozenset(
         {
+            "BestOfN",
             "LMConfig",
             "Listen",
             "Literal",
@@ -45,6 +46,7 @@ TEMPLATE_NAMES: dict[str, frozenset[str]] = {
             "dataclass",
             "dspy",
             "lm_configured",
+            "rewards",
             "spec_tool",
             # locals of build_programs() and build_<program>()
             "lm",
