@@ -50,7 +50,7 @@ def test_bad_spec_gets_located_errors_and_nothing_is_written(tmp_path: Path) -> 
     )
     assert (
         f"{spec}:27:5 programs.qa.module: expected one of 'Predict', 'ChainOfThought', "
-        "'ReAct' or 'Custom', found 'ChainOfThougt'; did you mean 'ChainOfThought'?"
+        "'ReAct', 'BestOfN' or 'Custom', found 'ChainOfThougt'; did you mean 'ChainOfThought'?"
     ) in " ".join(result.output.split())
 
 
