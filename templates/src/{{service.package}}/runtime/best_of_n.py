@@ -92,7 +92,8 @@ class BestOfN(dspy.Module):
         return {"rollout_id": attempt, "temperature": 1.0}
 
     def _score(self, kwargs: dict[str, Any], prediction: dspy.Prediction) -> float:
-        return float(self._reward(kwargs, prediction))
+        # A copy: a reward that edits its args must not change the next attempt's inputs.
+        return float(self._reward(dict(kwargs), prediction))
 
     async def aforward(self, **kwargs: Any) -> dspy.Prediction:
         """Serve one request: the attempts run one after another, each awaited."""
