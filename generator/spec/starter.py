@@ -39,7 +39,7 @@ signatures:
 
 programs:
   qa:
-    module: ChainOfThought    # Predict | ChainOfThought | ReAct
+    module: ChainOfThought    # Predict | ChainOfThought | ReAct | BestOfN | Custom
     signature: AnswerQuestion # or inline: "question -> answer"
     stream:
       - field: answer         # stream this output token by token
