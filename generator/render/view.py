@@ -8,6 +8,7 @@ never write a spec string raw; identifiers are safe as they are, being checked.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from dspy_forge.render.literals import json_str, md_text, py_literal, py_str, toml_str
@@ -140,6 +141,8 @@ def _program(program: ProgramModel) -> dict[str, Any]:
         "state_file": program.state_file,
         "evaluation": _evaluation(program),
         "curl_body": _curl_body(program),
+        # How the chat protocols reach it, each name a Python literal (None: no such field).
+        "chat": {key: py_literal(value) for key, value in asdict(program.chat).items()},
         "streamed_outputs": sorted(
             {listener.field for listener in program.listeners} & {f.name for f in outputs}
         ),

@@ -19,6 +19,7 @@ from typing import Any
 from dspy_forge.service.anatomy import CUSTOM, REACT_STEP, REASONING, RESERVED_FIELDS
 from dspy_forge.service.anatomy import known as anatomy_known
 from dspy_forge.service.anatomy import predictors as anatomy_predictors
+from dspy_forge.service.chat import resolve_chat
 from dspy_forge.service.custom import custom_module
 from dspy_forge.service.dspy_calls import TOOL_CALL_KWARGS, internal_names
 from dspy_forge.service.evaluation import resolve_evaluation
@@ -37,13 +38,7 @@ from dspy_forge.service.model import (
 from dspy_forge.service.names import name_clashes, pascal
 from dspy_forge.service.state import state_problem
 from dspy_forge.service.status_templates import template_problem
-from dspy_forge.spec.contract import (
-    HOOKS,
-    PLACEHOLDERS,
-    ProgramSpec,
-    Spec,
-    snake_case,
-)
+from dspy_forge.spec.contract import HOOKS, PLACEHOLDERS, ProgramSpec, Spec, snake_case
 from dspy_forge.spec.errors import Path as KeyPath
 from dspy_forge.spec.errors import SpecError
 from dspy_forge.spec.hints import suggest
@@ -234,9 +229,8 @@ class _Builder:
         self.errors += errors
         if examples is not None:
             self.example_sets.append(examples)
-        if program_tools is None or listeners is None or status is None or state_file is False:
-            return None
-        if custom is False or evaluation is False:
+        missing = program_tools is None or listeners is None or status is None
+        if missing or state_file is False or custom is False or evaluation is False:
             return None
         extra = (REASONING,) if raw.module in {"ChainOfThought", "ReAct"} else ()
         if extra and "reasoning" in {f.name for f in (*signature.inputs, *signature.outputs)}:
@@ -250,6 +244,10 @@ class _Builder:
                 (*path, "signature"),
                 f"ReAct's own loop outputs {', '.join(taken)}; rename the field",
             )
+            return None
+        chat, errors = resolve_chat(raw.chat, signature, listeners, bool(extra), (*path, "chat"))
+        self.errors += errors
+        if chat is None:
             return None
         return ProgramModel(
             name=name,
@@ -265,6 +263,7 @@ class _Builder:
             status_modules=raw.status_modules,
             state_file=state_file or None,
             extra_outputs=extra,
+            chat=chat,
             custom=custom if isinstance(custom, CustomModel) else None,
             evaluation=evaluation or None,
         )

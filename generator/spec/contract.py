@@ -258,6 +258,26 @@ class MetricSpec(SpecModel):
 Example = dict[Identifier, Any]
 
 
+class ChatSpec(SpecModel):
+    """How the chat protocols (OpenAI Chat Completions, the AI SDK's useChat) reach a program."""
+
+    message: Identifier | None = Field(
+        None,
+        description="The str input that receives the last user message (default: the first "
+        "str input; with none, the message is a JSON object of the inputs).",
+    )
+    history: Identifier | Literal[False] | None = Field(
+        None,
+        description="The History input that receives the earlier messages (default: the first "
+        "History input, if any; false: none).",
+    )
+    content: Identifier | None = Field(
+        None,
+        description="The str output that is the reply's text (default: the first streamed str "
+        "output, else the first str output; with none, the reply is the outputs as JSON).",
+    )
+
+
 class ProgramSpec(SpecModel):
     """A served DSPy program: its module, signature, streaming and status messages."""
 
@@ -287,6 +307,9 @@ class ProgramSpec(SpecModel):
         default_factory=list, description="Output fields streamed token by token."
     )
     status: StatusSpec = Field(default_factory=StatusSpec, description="Status messages.")
+    chat: ChatSpec = Field(
+        default_factory=ChatSpec, description="How chat protocols map messages onto the program."
+    )
     status_modules: Literal["program", "all"] = Field(
         "program",
         description="Whose start and end the module hooks report: the program's own module "
