@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from forge_service.runtime.errors import RunFailed
 from forge_service.runtime.metrics import Metrics
+from forge_service.runtime.reading import ReaderResponse
 from forge_service.runtime.runlog import RunStatus
 from forge_service.runtime.runs import Runs
 from forge_service.runtime.security import _caller
-from forge_service.runtime.reading import ReaderResponse
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -10,13 +9,12 @@ from typing import Any
 
 import dspy
 from forge_service.runtime.admission import Admission
-from forge_service.runtime.errors import Failure
 from forge_service.runtime.events import ErrorEvent, StatusEvent
 from forge_service.runtime.logs import request_id_bound, run_id_bound
 from forge_service.runtime.metrics import Metrics
 from forge_service.runtime.program import Listen, ServedProgram
-from forge_service.runtime.runlog import Entry
 from forge_service.runtime.reading import OpenRun, ReaderResponse, Stream
+from forge_service.runtime.runlog import Entry
 from forge_service.runtime.sse import frame, frames
 
 from .helpers import (
