@@ -141,8 +141,9 @@ def _program(program: ProgramModel) -> dict[str, Any]:
         "state_file": program.state_file,
         "evaluation": _evaluation(program),
         "curl_body": _curl_body(program),
-        # How the chat protocols reach it, each name a Python literal (None: no such field).
-        "chat": {key: py_literal(value) for key, value in asdict(program.chat).items()},
+        # How the chat protocols reach it: field names (None: no such field), and as literals.
+        "chat": asdict(program.chat),
+        "chat_py": {key: py_literal(value) for key, value in asdict(program.chat).items()},
         "streamed_outputs": sorted(
             {listener.field for listener in program.listeners} & {f.name for f in outputs}
         ),
