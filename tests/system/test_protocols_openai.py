@@ -20,9 +20,11 @@ import pytest
 
 from dspy_forge.dev.devserver import RunningService
 from dspy_forge.dev.fakelm.testing import FakeLM
+from dspy_forge.render.generate import generate
+from dspy_forge.spec.loader import load_spec_text
 
 from .chat_service import KEY, project, serving
-from .serving import debug_stats, wait_until
+from .serving import debug_stats, served, wait_until
 
 __all__ = ["project"]  # the fixture, shared with the AI SDK's tests
 
@@ -216,11 +218,30 @@ def test_litellm_as_a_client_streams_and_completes(service: RunningService) -> N
     assert text and len(text.split()) == len(again.choices[0].message.content.split())
 
 
-def test_the_spec_or_the_environment_turns_the_protocol_off(start: Callable[..., Any]) -> None:
+def test_the_environment_turns_the_protocol_off(start: Callable[..., Any]) -> None:
     with start(PROTOCOL_OPENAI="false") as service:
         assert httpx.get(f"{service.url}/openai/v1/models").status_code == 404
         (program, *_) = httpx.get(f"{service.url}/v1/programs").json()
         assert "openai" not in program["protocols"] and "ai_sdk" in program["protocols"]
+
+
+def test_the_spec_turns_every_protocol_off_and_the_environment_back_on(
+    fake_lm: FakeLM, tmp_path: Path
+) -> None:
+    spec = (
+        "version: 1\nservice: {name: closed}\nlm: {model: openai/gpt-4o-mini}\n"
+        "server: {protocols: {openai: false, ai_sdk: false}}\n"
+        'programs:\n  qa: {module: Predict, signature: "question -> answer"}\n'
+    )
+    project = generate(load_spec_text(spec), tmp_path / "closed")
+    with served(project, "closed", fake_lm, tmp_path / "off.log") as service:
+        assert httpx.get(f"{service.url}/openai/v1/models").status_code == 404
+        assert httpx.post(f"{service.url}/ai-sdk/qa", json={}).status_code == 404
+        assert httpx.get(f"{service.url}/v1/programs").json()[0]["protocols"] == {}
+    env = {"PROTOCOL_OPENAI": "true"}
+    with served(project, "closed", fake_lm, tmp_path / "on.log", env=env) as service:
+        reply = client(service).chat.completions.create(model="qa", messages=ASK)
+        assert reply.choices[0].message.content
 
 
 def test_the_catalog_lists_each_programs_urls(service: RunningService) -> None:
