@@ -25,7 +25,6 @@ endpoint does (``base.chat_request``). The answer is ``text/event-stream`` with
 """
 
 import json
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -139,8 +138,7 @@ class UIMessageStream(ChatEventStream):
         return f"{kind}-{self.parts}"
 
     def on_start(self) -> Iterable[bytes]:
-        message_id = f"msg-{self.reader.run_id or uuid.uuid4().hex}"
-        return [part("start", messageId=message_id), part("start-step")]
+        return [part("start", messageId=f"msg-{self.reader.run_id}"), part("start-step")]
 
     def _close_text(self) -> list[bytes]:
         frames = []

@@ -17,6 +17,7 @@ field nobody listened to arrives whole) so that the text always equals the
 final field; each protocol encodes those as its own frames.
 """
 
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -181,9 +182,10 @@ class ChatEventStream:
         """The whole body: the protocol's opening, every event's frames, its closing."""
         for frame in self.on_start():
             yield frame
-        async for event in self.reader.events():
-            for frame in self.on_event(event):
-                yield frame
+        async with contextlib.aclosing(self.reader.events()) as events:
+            async for event in events:
+                for frame in self.on_event(event):
+                    yield frame
 
     def on_event(self, event: Event | None) -> Iterable[bytes]:
         chat = self.chat

@@ -244,8 +244,10 @@ def _validation_error(exc: RequestValidationError) -> JSONResponse:
     loc = [str(part) for part in error.get("loc", ()) if part != "body"]
     if error.get("type") == "json_invalid":
         return _invalid("The request body is not valid JSON.")
+    if loc and loc[0] not in ChatCompletionRequest.model_fields:
+        # An input checked by the runs (too long, a lone surrogate) is one of the program's.
+        loc = ["inputs", *loc]
     where = ".".join(loc)
-    # An input checked by the runs (too long, a lone surrogate) is one of the program's.
     return _invalid(f"{where}: {error.get('msg', 'invalid')}" if where else "Invalid body.", where)
 
 
