@@ -8,6 +8,7 @@ never write a spec string raw; identifiers are safe as they are, being checked.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from dspy_forge.render.literals import json_str, md_text, py_literal, py_str, toml_str
@@ -143,6 +144,9 @@ def _program(program: ProgramModel) -> dict[str, Any]:
         "evaluation": _evaluation(program),
         "best_of": _best_of(program),
         "curl_body": _curl_body(program),
+        # How the chat protocols reach it: field names (None: no such field), and as literals.
+        "chat": asdict(program.chat),
+        "chat_py": {key: py_literal(value) for key, value in asdict(program.chat).items()},
         "streamed_outputs": sorted(
             {listener.field for listener in program.listeners} & {f.name for f in outputs}
         ),

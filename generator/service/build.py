@@ -26,6 +26,7 @@ from dspy_forge.service.anatomy import (
 from dspy_forge.service.anatomy import known as anatomy_known
 from dspy_forge.service.anatomy import predictors as anatomy_predictors
 from dspy_forge.service.best_of import resolve_best_of
+from dspy_forge.service.chat import resolve_chat
 from dspy_forge.service.custom import custom_module
 from dspy_forge.service.dspy_calls import TOOL_CALL_KWARGS, internal_names
 from dspy_forge.service.evaluation import resolve_evaluation
@@ -236,9 +237,8 @@ class _Builder:
         evaluation, examples, errors = resolve_evaluation(name, raw, path, signature, self.base_dir)
         self.errors += errors
         self.example_sets += examples
-        if program_tools is None or listeners is None or status is None or state_file is False:
-            return None
-        if custom is False or evaluation is False:
+        missing = program_tools is None or listeners is None or status is None
+        if missing or state_file is False or custom is False or evaluation is False:
             return None
         extra = (REASONING,) if adds_reasoning(raw.module, inner) else ()
         if extra and "reasoning" in {f.name for f in (*signature.inputs, *signature.outputs)}:
@@ -254,6 +254,10 @@ class _Builder:
                 f"ReAct's own loop outputs {', '.join(taken)}; rename the field",
             )
             return None
+        chat, errors = resolve_chat(raw.chat, signature, listeners, bool(extra), (*path, "chat"))
+        self.errors += errors
+        if chat is None:
+            return None
         return ProgramModel(
             name=name,
             class_prefix=pascal(name),
@@ -268,6 +272,7 @@ class _Builder:
             status_modules=raw.status_modules,
             state_file=state_file or None,
             extra_outputs=extra,
+            chat=chat,
             custom=custom if isinstance(custom, CustomModel) else None,
             evaluation=evaluation or None,
             best_of=best_of,

@@ -82,6 +82,16 @@ class ListenerModel:
 
 
 @dataclass(frozen=True)
+class ChatModel:
+    """How the chat protocols reach a program (``service/chat.py`` resolves the defaults)."""
+
+    message: str | None  # the str input of the last user message; None: a JSON object of inputs
+    history: str | None  # the History input of the earlier messages
+    content: str | None  # the str output that is the reply; None: the outputs as JSON
+    reasoning: str | None  # the output streamed as reasoning (ChainOfThought, ReAct)
+
+
+@dataclass(frozen=True)
 class CustomModel:
     """A user-written module class: the stub the user fills in, and how programs import it."""
 
@@ -137,6 +147,7 @@ class ProgramModel:
     status_modules: str  # "program" (its own module only) or "all"
     state_file: str | None  # path inside the generated project
     extra_outputs: tuple[FieldModel, ...]  # fields the module adds, e.g. reasoning
+    chat: ChatModel
     custom: CustomModel | None = None  # module: Custom, the class that impl names
     evaluation: EvalModel | None = None
     best_of: BestOfModel | None = None  # module: BestOfN, what it tries and how it scores

@@ -25,3 +25,12 @@ class SpecModel(BaseModel):
     """Base of every spec section: immutable, and unknown keys are errors."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
+
+
+# A name that becomes a Python identifier and a URL path segment.
+Identifier = matching(
+    r"^[A-Za-z_][A-Za-z0-9_]*$",
+    "a name of ASCII letters, digits and '_', not starting with a digit "
+    "(it becomes a Python name and a URL segment)",
+    64,
+)

@@ -8,7 +8,7 @@ signature exists, a listener names a real output field) are resolved by
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     ConfigDict,
@@ -19,18 +19,12 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .base import SpecModel, matching
+from .base import Identifier, SpecModel, matching
+from .program_parts import BestOfSpec, ChatSpec, Example, MetricSpec
 from .server import ServerSpec
 
 SPEC_VERSION = 1
 
-# A name that becomes a Python identifier and a URL path segment.
-Identifier = matching(
-    r"^[A-Za-z_][A-Za-z0-9_]*$",
-    "a name of ASCII letters, digits and '_', not starting with a digit "
-    "(it becomes a Python name and a URL segment)",
-    64,
-)
 # The service name: a distribution name that also gives the package name in snake case.
 ServiceName = matching(
     r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$",
@@ -70,12 +64,6 @@ ModuleRef = matching(
     r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*:[A-Z][A-Za-z0-9_]*$",
     "'module:Class' within the package, such as 'modules.rag:RAG'",
     200,
-)
-MetricRef = matching(
-    r"^metrics:[A-Za-z_][A-Za-z0-9_]*$", "'metrics:<function>', such as 'metrics:score'", 200
-)
-RewardRef = matching(
-    r"^rewards:[A-Za-z_][A-Za-z0-9_]*$", "'rewards:<function>', such as 'rewards:concise'", 200
 )
 PredictorName = matching(
     r"^[A-Za-z_][A-Za-z0-9_.]*$", "a predictor name such as 'react' or 'extract.predict'", 200
@@ -241,45 +229,6 @@ StatusSpec = create_model(
 ModuleName = Literal["Predict", "ChainOfThought", "ReAct", "BestOfN", "Custom"]
 
 
-class BestOfSpec(SpecModel):
-    """BestOfN: run a module up to N times and keep the attempt your reward scores best."""
-
-    module: Literal["Predict", "ChainOfThought"] = Field(
-        description="The module tried on each attempt, built over the program's signature."
-    )
-    attempts: Annotated[int, Field(ge=2, le=20)] = Field(
-        description="Most attempts (DSPy's N), each one LM call at temperature 1.0."
-    )
-    reward: RewardRef = Field(
-        description="Your reward, 'rewards:<function>' in the generated package's rewards.py "
-        "(written once as a stub, then yours): f(args: dict, prediction) -> float."
-    )
-    threshold: Annotated[float, Field(allow_inf_nan=False)] = Field(
-        description="Stop at the first attempt whose reward is at least this; when none "
-        "reaches it, the attempt with the highest reward is the answer."
-    )
-
-
-class MetricSpec(SpecModel):
-    """How eval scores one example: a built-in metric on an output field, or your function."""
-
-    name: Literal["exact_match", "f1"] | None = Field(
-        None, description="exact_match or f1: DSPy's em_score or f1_score on normalised text."
-    )
-    field: Identifier | None = Field(
-        None, description="The output field a built-in metric compares with the example's."
-    )
-    function: MetricRef | None = Field(
-        None,
-        description="Your own metric, 'metrics:<function>' in the generated package's "
-        "metrics.py (written once as a stub, then yours): f(example, prediction, trace=None) "
-        "-> float or bool.",
-    )
-
-
-Example = dict[Identifier, Any]
-
-
 class ProgramSpec(SpecModel):
     """A served DSPy program: its module, signature, streaming and status messages."""
 
@@ -313,6 +262,9 @@ class ProgramSpec(SpecModel):
         default_factory=list, description="Output fields streamed token by token."
     )
     status: StatusSpec = Field(default_factory=StatusSpec, description="Status messages.")
+    chat: ChatSpec = Field(
+        default_factory=ChatSpec, description="How chat protocols map messages onto the program."
+    )
     status_modules: Literal["program", "all"] = Field(
         "program",
         description="Whose start and end the module hooks report: the program's own module "

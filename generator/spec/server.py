@@ -47,6 +47,13 @@ class CorsSpec(SpecModel):
     headers: list[HeaderName] = spec_field("cors.headers")
 
 
+class ProtocolsSpec(SpecModel):
+    """The client protocols the service speaks besides its own; each one on by default."""
+
+    openai: bool = spec_field("protocols.openai")
+    ai_sdk: bool = spec_field("protocols.ai_sdk")
+
+
 class ServerSpec(SpecModel):
     """Defaults of the generated service's settings; each one is overridable by env var.
 
@@ -56,6 +63,9 @@ class ServerSpec(SpecModel):
 
     auth: AuthSpec = Field(default_factory=AuthSpec, description="API keys.")
     cors: CorsSpec = Field(default_factory=CorsSpec, description="CORS.")
+    protocols: ProtocolsSpec = Field(
+        default_factory=ProtocolsSpec, description="Client protocols (OpenAI, AI SDK)."
+    )
     max_body_bytes: int = spec_field("max_body_bytes")
     max_input_chars: int = spec_field("max_input_chars")
     max_concurrent_runs: int = spec_field("max_concurrent_runs")

@@ -43,7 +43,8 @@ def test_the_status_hooks_are_listed_only_in_the_contract() -> None:
 def test_the_spec_patterns_are_written_only_in_the_contract() -> None:
     assert PATTERNS
     # The contract's modules: each pattern is written once, by matching(), in one of them.
-    for path, constants in string_constants("spec/contract.py", "spec/server.py").items():
+    homes = ("spec/contract.py", "spec/server.py", "spec/program_parts.py", "spec/base.py")
+    for path, constants in string_constants(*homes).items():
         assert not constants & set(PATTERNS), f"{path} repeats a pattern: import PATTERNS"
 
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from forge_service.runtime.errors import RunFailed
 from forge_service.runtime.metrics import Metrics
+from forge_service.runtime.reading import ReaderResponse
 from forge_service.runtime.runlog import RunStatus
 from forge_service.runtime.runs import Runs
 from forge_service.runtime.security import _caller
-from forge_service.runtime.sse import RunResponse
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 
@@ -62,7 +62,7 @@ async def leave_after(response: Any, events: int) -> list[dict[str, str]]:
         if len([e for e in sse_events(read) if "event" in e]) >= events:
             break
     await response.body_iterator.aclose()
-    await response._exits.aclose()  # what the response's own __call__ does when it ends
+    await response.reader.aclose()  # what the response's own __call__ does when it ends
     return sse_events(read)
 
 
@@ -208,7 +208,7 @@ async def test_with_no_grace_the_client_leaving_cancels_the_run_and_frees_its_sl
     runs = new_runs(metrics, grace=0.0)
     program = FakeProgram(tokens("a", then_wait=True))
     response = await start(runs, program)
-    assert isinstance(response, RunResponse)
+    assert isinstance(response, ReaderResponse)
     (run,) = runs.running.values()
     body_sent = asyncio.Event()
 

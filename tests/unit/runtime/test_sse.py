@@ -1,8 +1,7 @@
-"""sse.py: frames with resumable ids, keep-alives, the held status line, the response."""
+"""sse.py and reading.py: frames with resumable ids, keep-alives, the held status line."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -10,13 +9,13 @@ from typing import Any
 
 import dspy
 from forge_service.runtime.admission import Admission
-from forge_service.runtime.errors import Failure
 from forge_service.runtime.events import ErrorEvent, StatusEvent
 from forge_service.runtime.logs import request_id_bound, run_id_bound
 from forge_service.runtime.metrics import Metrics
 from forge_service.runtime.program import Listen, ServedProgram
+from forge_service.runtime.reading import OpenRun, ReaderResponse, Stream
 from forge_service.runtime.runlog import Entry
-from forge_service.runtime.sse import RunResponse, Stream, frame, frames, respond_new
+from forge_service.runtime.sse import frame, frames
 
 from .helpers import (
     Answer,
@@ -87,7 +86,7 @@ def test_frame_of_text_with_newlines_stays_one_data_line() -> None:
 async def test_frames_carry_retry_once_and_keepalives_after_keepalive_seconds_of_silence() -> None:
     stream, _ = scripted(None, None, entry(2, chunk="b"), None, entry(3, "done"), keepalive=2.0)
     stream.tick = 1.0
-    chunks = [chunk async for chunk in frames(stream, entry(1, chunk="a"))]
+    chunks = [chunk async for chunk in frames(OpenRun(stream, entry(1, chunk="a")))]
     events = sse_events(chunks)
     assert [(e.get("event"), e.get("id"), e.get("retry")) for e in events] == [
         ("token", f"{RUN}-1", "1500"),
@@ -102,7 +101,7 @@ async def test_a_readers_own_failure_ends_its_stream_with_an_error_without_an_id
     from forge_service.runtime.runlog import SLOW_READER, LogError
 
     stream, _ = scripted(LogError(SLOW_READER))
-    events = sse_events([c async for c in frames(stream, entry(1, chunk="a"))])
+    events = sse_events([c async for c in frames(OpenRun(stream, entry(1, chunk="a")))])
     assert [(e["event"], e.get("id")) for e in events] == [("token", f"{RUN}-1"), ("error", None)]
     data = json.loads(events[1]["data"])
     assert (data["code"], data["run_id"]) == ("slow_reader", RUN)
@@ -119,35 +118,42 @@ async def test_frames_close_the_entries_when_the_reader_stops_early() -> None:
             closed.append(True)
 
     stream = Stream(RUN, entries(), Presence()(), Admission(limits()), 1.0, 1000)
-    body = frames(stream, entry(1, chunk="a"))
+    body = frames(OpenRun(stream, entry(1, chunk="a")))
     await anext(body)
     await anext(body)
     await body.aclose()
     assert closed == [True]
 
 
-async def test_respond_holds_the_status_line_and_answers_an_early_failure_as_json() -> None:
-    stream, presence = scripted(entry(1, "error", code="rate_limited", message="Later."))
-    failure = Failure(429, "rate_limited", "Later.", 2.0)
-    response = await respond_new(stream, lambda: failure)
+async def test_open_holds_the_status_line_and_answers_an_early_failure_as_json(
+    metrics: Metrics,
+) -> None:
+    async def failing(inputs: dict[str, Any]) -> AsyncIterator[Any]:
+        raise dspy.utils.exceptions.LMRateLimitError("slow down", retry_after=2.0)
+        yield  # an async generator
+
+    runs = new_runs(metrics)
+    response = await runs.stream(FakeProgram(failing), Ask(question="q"), Answer.from_prediction)  # type: ignore[arg-type]
     assert response.status_code == 429
     assert response.headers["Retry-After"] == "2"
-    assert response.headers["X-Run-ID"] == RUN
+    assert len(response.headers["X-Run-ID"]) == 32
     assert json.loads(response.body)["error"]["code"] == "rate_limited"
-    assert (presence.entered, presence.left) == (1, 1)
 
 
-async def test_respond_stops_reading_if_the_handler_is_cancelled_while_waiting() -> None:
+async def test_read_first_waits_at_most_a_keepalive_and_close_leaves_the_run() -> None:
     async def waiting() -> AsyncIterator[Any]:
-        await asyncio.Event().wait()
-        yield None
+        while True:
+            yield None
 
     presence = Presence()
     stream = Stream(RUN, waiting(), presence(), Admission(limits()), 1.0, 1000)
-    task = asyncio.ensure_future(respond_new(stream, lambda: None))
-    await asyncio.sleep(0)
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    stream.tick = 0.5
+    reader = OpenRun(stream)
+    await reader.enter()
+    from forge_service.runtime.reading import KEEPALIVE
+
+    assert await reader.read_first() is KEEPALIVE
+    await reader.aclose()
     assert (presence.entered, presence.left) == (1, 1)
 
 
@@ -157,7 +163,7 @@ async def test_a_silent_first_event_becomes_a_keepalive_and_the_stream_opens(
     runs = new_runs(metrics, keepalive=0.02)
     program = FakeProgram(tokens("a", pause=0.05))
     response = await runs.stream(program, Ask(question="q"), Answer.from_prediction)  # type: ignore[arg-type]
-    assert isinstance(response, RunResponse)
+    assert isinstance(response, ReaderResponse)
     chunks = await body_of(response)
     assert chunks[0] == PING
     assert [e.get("event") for e in sse_events(chunks) if "event" in e][-2:] == [
@@ -168,7 +174,11 @@ async def test_a_silent_first_event_becomes_a_keepalive_and_the_stream_opens(
 
 def test_run_response_is_an_uncached_unbuffered_event_stream_naming_its_run() -> None:
     stream, _ = scripted()
-    response = RunResponse(stream, None, contextlib.AsyncExitStack())
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b""
+
+    response = ReaderResponse(body(), OpenRun(stream))
     assert response.media_type == "text/event-stream"
     assert response.headers["Cache-Control"] == "no-cache"
     assert response.headers["X-Accel-Buffering"] == "no"

@@ -28,6 +28,10 @@ class StatusEvent(EventData):
     hook: Hook
     tool: str | None = Field(None, description="The tool's name, for tool hooks.")
     call_id: str = Field(description="Pairs a *_start event with its *_end event.")
+    args: str | None = Field(None, description="tool_start: the tool's arguments, as JSON.")
+    output: str | None = Field(
+        None, description="tool_end: the tool's output, its first 200 characters."
+    )
 
 
 class TokenEvent(EventData):
@@ -61,3 +65,12 @@ class DoneEvent(EventData):
 
 
 Event = StatusEvent | TokenEvent | PredictionEvent | ErrorEvent | DoneEvent
+
+EVENTS: dict[str, type[Event]] = {
+    kind.event: kind for kind in (StatusEvent, TokenEvent, PredictionEvent, ErrorEvent, DoneEvent)
+}
+
+
+def decode(event: str, data: str) -> Event:
+    """A logged event (its name and JSON data) as the model it was written from."""
+    return EVENTS[event].model_validate_json(data)

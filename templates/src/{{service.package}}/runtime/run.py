@@ -36,7 +36,7 @@ from .limits import TIMED_OUT
 from .logs import run_id_bound
 from .metrics import Metrics, run_context
 from .program import ServedProgram
-from .runlog import ABANDONED, CANCELLED, LogError, RunLog, RunRecord, RunStatus
+from .runlog import ABANDONED, CANCELLED, DISCONNECTED, LogError, RunLog, RunRecord, RunStatus
 
 # Every run's outcome is logged by one logger, the runs' (``<package>.runtime.runs``),
 # whichever module reports it, so that one filter sees them all.
@@ -128,7 +128,9 @@ class StreamedRun:
                 reason = self._stop_reason or CANCELLED
                 logger.info("%s: run stopped: %s", program.name, reason.code)
                 status = (
-                    RunStatus.CANCELLED if reason in (CANCELLED, ABANDONED) else RunStatus.FAILED
+                    RunStatus.CANCELLED
+                    if reason in (CANCELLED, ABANDONED, DISCONNECTED)
+                    else RunStatus.FAILED
                 )
                 await self._end(status, reason)
             except Exception as exc:

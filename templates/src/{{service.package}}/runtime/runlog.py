@@ -80,6 +80,9 @@ RUN_LOST = Failure(
 )
 # Nobody sees these as an HTTP status unless the run ends before its first event.
 CANCELLED = Failure(409, "cancelled", "The run was cancelled.", log_level=logging.INFO)
+DISCONNECTED = Failure(
+    409, "disconnected", "The client disconnected; the run was stopped.", log_level=logging.INFO
+)
 ABANDONED = Failure(
     409, "disconnected", "No client read the run within its grace period.", log_level=logging.INFO
 )

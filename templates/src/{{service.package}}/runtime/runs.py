@@ -10,9 +10,11 @@ its module:
   events to the run's log; it outlives its connection for ``grace`` seconds;
 - ``runlog.py`` (``memory_log.py``, ``redis_log.py``): the logs readers follow,
   in memory or in Redis, so a client resumes, and any replica serves any run;
-- ``sse.py``: a log read out as SSE frames (``id: <run>-<n>``) and keep-alives,
-  a new run's status line held until its first event so that an early failure
-  is a plain HTTP error;
+- ``reading.py``: one client reading one run (``OpenRun``): its items, keep-alives,
+  presence, and a new run's first item read ahead, so that an early failure is
+  a plain HTTP error; every protocol reads runs through it;
+- ``sse.py``: the native protocol, a reader's items as SSE frames (``id: <run>-<n>``);
+  ``protocols/``: the other protocols, each an encoding of the same events;
 - ``json_runs.py``: JSON and batch requests, whose runs end when the client
   leaves or the shutdown's grace period is over.
 
@@ -38,10 +40,11 @@ from .json_runs import JsonRuns, R
 from .limits import RunLimits
 from .metrics import Metrics
 from .program import ServedProgram
+from .reading import RUN_ID_HEADER, OpenRun, Stream, tick_for
 from .run import StreamedRun, ToResponse
 from .runlog import CANCELLED, RUN_NOT_FOUND, Entry, LogError, RunLog, RunRecord, RunStatus
 from .security import current_caller
-from .sse import Stream, respond_new, respond_resumed, tick_for
+from .sse import respond
 
 _EVENT_ID = re.compile(r"^([0-9a-f]{32})-([0-9]{1,12})$")
 BAD_EVENT_ID = Failure(
@@ -120,7 +123,7 @@ class Runs:
         to_response: ToResponse,
         last_event_id: str | None = None,
     ) -> Response:
-        """Start a run and answer with its event stream, or an error if it fails at once.
+        """Start a run and answer with its native event stream, or an error if it fails at once.
 
         With ``last_event_id`` (a client reconnecting), continue that run of
         ``program`` after that event instead: never a second run.
@@ -130,11 +133,37 @@ class Runs:
             if position is None:
                 return error_response(BAD_EVENT_ID)
             return await self.join(*position, program=program.name)
+        try:
+            reader = await self.open(program, body, to_response)
+        except RunFailed as exc:
+            response = error_response(exc.failure)
+            if exc.run_id is not None:
+                response.headers[RUN_ID_HEADER] = exc.run_id
+            return response
+        return respond(reader)
+
+    async def open(
+        self,
+        program: ServedProgram,
+        body: BaseModel,
+        to_response: ToResponse,
+        *,
+        cancel_on_close: bool = False,
+    ) -> OpenRun:
+        """Start a run and read it: the reader, once the run's first item is in hand.
+
+        Raises ``RunFailed`` when the run is refused (full, draining, the store
+        down) or fails before its first event (within the first keep-alive),
+        and ``RequestValidationError`` when an input is too long. The caller
+        must close the reader (``ReaderResponse`` does); with
+        ``cancel_on_close``, closing it before the run ended stops the run, for
+        protocols whose clients cannot resume.
+        """
         inputs = checked_inputs(body, self.limits.max_input_chars)
         caller = current_caller()
         if refusal := self.admission.admit(caller):
             self.metrics.requests.labels(program.name, "stream", refusal.code).inc()
-            return error_response(refusal)
+            raise RunFailed(refusal)
         run = StreamedRun(
             uuid.uuid4().hex,
             program.name,
@@ -153,17 +182,39 @@ class Runs:
             else:
                 await run.stop(exc.failure)
             self.metrics.requests.labels(program.name, "stream", exc.failure.code).inc()
-            return error_response(exc.failure)
-        return await respond_new(self._stream(run.run_id, entries), lambda: run.failure)
+            raise RunFailed(exc.failure) from None
+        reader = OpenRun(
+            self._stream(run.run_id, entries), run=run, cancel_on_close=cancel_on_close
+        )
+        await reader.enter()
+        try:
+            first = await reader.read_first()
+        except BaseException:
+            await reader.aclose()
+            raise
+        if isinstance(first, Entry) and first.event == "error" and run.failure is not None:
+            await reader.aclose()
+            raise RunFailed(run.failure, run.run_id)
+        return reader
+
+    async def reader(self, run_id: str, after: int, program: str | None = None) -> OpenRun:
+        """A reader of a run after position ``after``, from any replica (``RunFailed`` if none)."""
+        await self.record(run_id, program)
+        try:
+            entries = await self.log.follow(run_id, after, self.tick)
+        except LogError as exc:
+            raise RunFailed(exc.failure) from None
+        reader = OpenRun(self._stream(run_id, entries))
+        await reader.enter()
+        return reader
 
     async def join(self, run_id: str, after: int, program: str | None = None) -> Response:
-        """The event stream of a run after position ``after``, from any replica."""
+        """The native event stream of a run after position ``after``, from any replica."""
         try:
-            await self.record(run_id, program)
-            entries = await self.log.follow(run_id, after, self.tick)
-        except (RunFailed, LogError) as exc:
+            reader = await self.reader(run_id, after, program)
+        except RunFailed as exc:
             return error_response(exc.failure)
-        return await respond_resumed(self._stream(run_id, entries))
+        return respond(reader)
 
     def _stream(self, run_id: str, entries: AsyncIterator[Entry | None]) -> Stream:
         limits = self.limits

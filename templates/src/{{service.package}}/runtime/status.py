@@ -48,6 +48,8 @@ class Status(StatusMessage):
     hook: str
     tool: str | None
     call_id: str
+    args: str | None = None  # tool_start: the tool's arguments, as a JSON object
+    output: str | None = None  # tool_end: the start of the tool's output
 
 
 class StatusReporter(StatusStreamingCallback):
@@ -115,7 +117,14 @@ class StatusReporter(StatusStreamingCallback):
         if template is None or stream is None:
             return
         message = template.format_map({"program": self._program, **values})
-        status = Status(message, hook=hook, tool=values.get("tool"), call_id=call_id)
+        status = Status(
+            message,
+            hook=hook,
+            tool=values.get("tool"),
+            call_id=call_id,
+            args=values.get("args") if hook == "tool_start" else None,
+            output=values.get("output") if hook == "tool_end" else None,
+        )
         try:
             stream.send_nowait(status)
         except anyio.WouldBlock:

@@ -1,10 +1,12 @@
-"""What ``GET /v1/programs`` says of each program: schemas, streams and endpoints."""
+"""What ``GET /v1/programs`` says of each program: schemas, streams, endpoints, protocols."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from .program import ServedProgram
+from .protocols.base import Protocol
 
 
 class ProgramInfo(BaseModel):
@@ -16,10 +18,17 @@ class ProgramInfo(BaseModel):
     input_schema: dict[str, Any]
     output_schema: dict[str, Any]
     endpoints: dict[str, str]
+    protocols: dict[str, str] = Field(
+        description="Its URL in every client protocol the service speaks, by protocol "
+        "(openai: the chat completions URL, with the program's name as the model)."
+    )
 
 
 def program_info(
-    program: ServedProgram, request: type[BaseModel], response: type[BaseModel]
+    program: ServedProgram,
+    request: type[BaseModel],
+    response: type[BaseModel],
+    protocols: Sequence[Protocol] = (),
 ) -> ProgramInfo:
     """Describe ``program`` with the JSON Schemas of its request and response bodies."""
     path = f"/v1/{program.name}"
@@ -30,4 +39,5 @@ def program_info(
         input_schema=request.model_json_schema(),
         output_schema=response.model_json_schema(),
         endpoints={"run": path, "stream": f"{path}/stream", "batch": f"{path}/batch"},
+        protocols={protocol.name: protocol.url(program.name) for protocol in protocols},
     )

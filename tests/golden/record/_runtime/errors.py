@@ -30,11 +30,16 @@ class Failure:
 
 
 class RunFailed(Exception):
-    """A run failed or was refused; carries how to report it."""
+    """A run failed or was refused; carries how to report it.
 
-    def __init__(self, failure: Failure) -> None:
+    ``run_id``: the run's, when it had started (a stream's run that failed
+    before its first event), so the error response can name it.
+    """
+
+    def __init__(self, failure: Failure, run_id: str | None = None) -> None:
         super().__init__(failure.code)
         self.failure = failure
+        self.run_id = run_id
 
 
 def _timed_out(exc: BaseException) -> bool:

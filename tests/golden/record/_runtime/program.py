@@ -123,6 +123,8 @@ class ServedProgram:
                         hook=item.hook,
                         tool=item.tool,
                         call_id=item.call_id,
+                        args=None if item.args is None else clean_text(item.args),
+                        output=None if item.output is None else clean_text(item.output),
                     )
                 elif isinstance(item, StatusMessage):
                     yield StatusEvent(message=clean_text(item.message), hook="custom", call_id="")

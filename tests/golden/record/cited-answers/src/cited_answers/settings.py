@@ -195,6 +195,18 @@ class Settings(BaseSettings):
         "(error `run_lost`).",
     )
 
+    # Client protocols
+    protocol_openai: bool = Field(
+        True,
+        description="Serve every program as a model of an OpenAI Chat Completions API under "
+        "/openai/v1.",
+    )
+    protocol_ai_sdk: bool = Field(
+        True,
+        description="Serve every program as a Vercel AI SDK UI message stream at POST "
+        "/ai-sdk/<program> (useChat).",
+    )
+
     # Logs and serving
     log_format: Literal["json", "text"] = Field(
         "json",

@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from . import __version__, health, routes
+from .chat import chat_programs
 from .programs import build_programs
 from .runtime import run_routes
 from .runtime.body import BodySizeLimit
@@ -19,6 +20,7 @@ from .runtime.http import RequestBoundary, add_error_handlers
 from .runtime.logs import configure_logging
 from .runtime.metrics import Metrics
 from .runtime.openapi import install_openapi
+from .runtime.protocols import enabled_protocols
 from .runtime.runs import Runs
 from .runtime.security import ApiKeyMiddleware
 from .settings import Settings, get_settings
@@ -65,6 +67,11 @@ def create_app(settings: Settings | None = None, *, lm: dspy.BaseLM | None = Non
     app.include_router(health.router)
     app.include_router(routes.router)
     app.include_router(run_routes.router)
+    # The other client protocols, each on unless its PROTOCOL_<NAME> setting is false.
+    app.state.chat = chat_programs(app.state.programs)
+    app.state.protocols = enabled_protocols(settings)
+    for protocol in app.state.protocols:
+        protocol.install(app)
     install_openapi(
         app, keys=bool(settings.api_keys), open_paths=open_paths, streams=routes.STREAMS
     )

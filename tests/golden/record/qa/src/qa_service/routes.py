@@ -47,12 +47,14 @@ STREAMS: dict[str, type[BaseModel]] = {
 
 
 @router.get("/programs", summary="List the programs")
-async def list_programs(programs: ProgramsDep) -> list[ProgramInfo]:
+async def list_programs(request: Request, programs: ProgramsDep) -> list[ProgramInfo]:
+    protocols = request.app.state.protocols
     return [
         program_info(
             programs.qa,
             QaRequest,
             QaResponse,
+            protocols,
         ),
     ]
 

@@ -71,32 +71,38 @@ STREAMS: dict[str, type[BaseModel]] = {
 
 
 @router.get("/programs", summary="List the programs")
-async def list_programs(programs: ProgramsDep) -> list[ProgramInfo]:
+async def list_programs(request: Request, programs: ProgramsDep) -> list[ProgramInfo]:
+    protocols = request.app.state.protocols
     return [
         program_info(
             programs.profile,
             ProfileRequest,
             ProfileResponse,
+            protocols,
         ),
         program_info(
             programs.translate,
             TranslateRequest,
             TranslateResponse,
+            protocols,
         ),
         program_info(
             programs.sentiment,
             SentimentRequest,
             SentimentResponse,
+            protocols,
         ),
         program_info(
             programs.headline,
             HeadlineRequest,
             HeadlineResponse,
+            protocols,
         ),
         program_info(
             programs.glossary,
             GlossaryRequest,
             GlossaryResponse,
+            protocols,
         ),
     ]
 
