@@ -56,6 +56,9 @@ def _field(field: FieldModel) -> dict[str, Any]:
         "alias_py": py_str(field.name) if field.attr != field.name else None,
         "annotation": field.type.annotation,
         "client_annotation": _client_annotation(field.type),
+        # The client's keyword: the public name, which no DSPy call takes there; but a
+        # method's own first parameter is `self`.
+        "client_param": field.attr if field.name == "self" else field.name,
         "description": _text(field.description),
         "has_description": bool(field.description),
         "optional": field.type.optional,

@@ -46,6 +46,7 @@ programs:
         ("schemas.py", package / "schemas.py"),
         ("programs.py", package / "programs.py"),
         ("routes.py", package / "routes.py"),
+        ("client.py", package / "client.py"),
         ("tests/test_programs.py", project / "tests" / "test_programs.py"),
         ("tools", package / "tools" / "web.py"),
     ):

@@ -85,6 +85,11 @@ def _answer(response: httpx.Response) -> Any:
     return response.json()
 
 
+def _run_state(response: httpx.Response) -> dict[str, Any]:
+    state: dict[str, Any] = _answer(response)  # GET /v1/runs/{run}'s RunInfo
+    return state
+
+
 def _batch_results(
     answer: Any, response_type: type[R], request_id: str | None
 ) -> list[R | ServiceError]:
@@ -124,11 +129,11 @@ class SyncTransport(_Transport):
         return Stream(self, path, body_of(body), response_type)
 
     def read_run(self, run_id: str) -> dict[str, Any]:
-        return _answer(self.http.get(self.url(f"/v1/runs/{run_id}"), headers=self.headers()))
+        return _run_state(self.http.get(self.url(f"/v1/runs/{run_id}"), headers=self.headers()))
 
     def cancel_run(self, run_id: str) -> dict[str, Any]:
         url = self.url(f"/v1/runs/{run_id}/cancel")
-        return _answer(self.http.post(url, headers=self.headers()))
+        return _run_state(self.http.post(url, headers=self.headers()))
 
 
 class AsyncTransport(_Transport):
@@ -157,11 +162,11 @@ class AsyncTransport(_Transport):
 
     async def read_run(self, run_id: str) -> dict[str, Any]:
         url = self.url(f"/v1/runs/{run_id}")
-        return _answer(await self.http.get(url, headers=self.headers()))
+        return _run_state(await self.http.get(url, headers=self.headers()))
 
     async def cancel_run(self, run_id: str) -> dict[str, Any]:
         url = self.url(f"/v1/runs/{run_id}/cancel")
-        return _answer(await self.http.post(url, headers=self.headers()))
+        return _run_state(await self.http.post(url, headers=self.headers()))
 
 
 class ClientBase:
