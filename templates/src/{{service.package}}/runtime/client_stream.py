@@ -163,7 +163,9 @@ class Stream(Generic[R]):
         self._first: tuple[str, Any] | None = (path, body)
         self._reader = _Reader(response_type, transport.options.max_retries)
         self._connection = contextlib.ExitStack()
-        self._source: EventSource | None = None
+        # One iterator over the connection's frames, shared by every loop over the stream
+        # (a response's body can be read once: a second iter_sse() would raise).
+        self._frames: Iterator[ServerSentEvent] | None = None
 
     @property
     def run_id(self) -> str | None:
@@ -184,10 +186,10 @@ class Stream(Generic[R]):
 
     def __iter__(self) -> Iterator[Event | Prediction[R]]:
         self._start()
-        while not self._reader.ended and self._source is not None:
+        while not self._reader.ended and self._frames is not None:
             cause: BaseException | None = None
             try:
-                for sse in self._source.iter_sse():
+                for sse in self._frames:
                     event = self._reader.accept(sse)
                     if event is not None:
                         yield event
@@ -196,7 +198,7 @@ class Stream(Generic[R]):
             except httpx.TransportError as error:  # reset, refused, read timeout
                 cause = error
             self._connection.close()
-            self._source = None
+            self._frames = None
             if not self._reader.ended:
                 self._reconnect(cause)
         self.close()
@@ -210,7 +212,7 @@ class Stream(Generic[R]):
         """Close the connection (the run goes on for ``RUN_GRACE`` seconds, resumable)."""
         self._first = None
         self._connection.close()
-        self._source = None
+        self._frames = None
 
     def _start(self) -> None:
         if self._first is not None:
@@ -231,7 +233,7 @@ class Stream(Generic[R]):
             self._connection.close()
             raise error_of(response)
         self._reader.opened(response)
-        self._source = EventSource(response)
+        self._frames = EventSource(response).iter_sse()
 
     def _reconnect(self, cause: BaseException | None) -> None:
         while True:
@@ -258,7 +260,7 @@ class AsyncStream(Generic[R]):
         self._first: tuple[str, Any] | None = (path, body)
         self._reader = _Reader(response_type, transport.options.max_retries)
         self._connection = contextlib.AsyncExitStack()
-        self._source: EventSource | None = None
+        self._frames: AsyncIterator[ServerSentEvent] | None = None  # see Stream
 
     @property
     def run_id(self) -> str | None:
@@ -279,10 +281,10 @@ class AsyncStream(Generic[R]):
 
     async def __aiter__(self) -> AsyncIterator[Event | Prediction[R]]:
         await self._start()
-        while not self._reader.ended and self._source is not None:
+        while not self._reader.ended and self._frames is not None:
             cause: BaseException | None = None
             try:
-                async for sse in self._source.aiter_sse():
+                async for sse in self._frames:
                     event = self._reader.accept(sse)
                     if event is not None:
                         yield event
@@ -291,7 +293,7 @@ class AsyncStream(Generic[R]):
             except httpx.TransportError as error:
                 cause = error
             await self._connection.aclose()
-            self._source = None
+            self._frames = None
             if not self._reader.ended:
                 await self._reconnect(cause)
         await self.aclose()
@@ -305,7 +307,7 @@ class AsyncStream(Generic[R]):
         """Close the connection (the run goes on for ``RUN_GRACE`` seconds, resumable)."""
         self._first = None
         await self._connection.aclose()
-        self._source = None
+        self._frames = None
 
     async def _start(self) -> None:
         if self._first is not None:
@@ -326,7 +328,7 @@ class AsyncStream(Generic[R]):
             await self._connection.aclose()
             raise error_of(response)
         self._reader.opened(response)
-        self._source = EventSource(response)
+        self._frames = EventSource(response).aiter_sse()
 
     async def _reconnect(self, cause: BaseException | None) -> None:
         while True:
