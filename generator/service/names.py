@@ -124,7 +124,7 @@ TEMPLATE_NAMES: dict[str, frozenset[str]] = {
         }
     ),
     # What runtime/client_core.py's client bases define: `client.<program>` must not replace it.
-    "Client attributes": frozenset(
+    "client.py's Client": frozenset(
         {
             "_bind",
             "_owns_http",
@@ -205,7 +205,7 @@ def generated_names(spec: Spec) -> list[_Name]:
         for suffix in ("Request", "Response", "Program"):
             add("client.py", f"{prefix}{suffix}", path, f"the client's {suffix} class {own}")
         add("client.py", f"Async{prefix}Program", path, f"the async client's class {own}")
-        add("Client attributes", program_name, path, f"the client's attribute {own}")
+        add("client.py's Client", program_name, path, f"the client's attribute {own}")
         for verb in ("run", "stream", "batch"):
             add("routes.py", f"{verb}_{program_name}", path, f"the {verb} route {own}")
         for kind in ("INPUTS", "OUTPUTS", "ANSWERS"):
