@@ -113,16 +113,20 @@ class _Reader(Generic[R]):
             if position <= self.position:
                 return None  # sent again after a reconnect (the log replays from n)
             self.position, self.last_id, self.failures = position, sse.id, 0
+            self.run_id = self.run_id or sse.id.rpartition("-")[0]  # "<run>-<n>"
         kind = self.prediction if sse.event == "prediction" else _EVENTS.get(sse.event)
         if kind is None:
             return None  # an event a newer service added: not this client's to read
-        event: Event | Prediction[R] = kind.model_validate({**json.loads(sse.data), "id": sse.id})
+        event: Event | Prediction[R] = kind.model_validate(
+            {**json.loads(sse.data), "id": sse.id or None}
+        )
         self.ended = isinstance(event, Done | Error)
         return event
 
     def dropped(self, cause: BaseException | None) -> float:
         """The seconds to wait before reconnecting; raises when the run cannot be resumed."""
-        self.failures += 1
+        if self.run_id is not None:
+            self.failures += 1
         if self.run_id is None or self.failures > self.max_retries:
             reason = "no run id" if self.run_id is None else f"{self.max_retries} retries"
             message = f"the stream broke after event {self.position} ({reason})"
