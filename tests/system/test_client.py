@@ -13,6 +13,7 @@ import asyncio
 import importlib
 import itertools
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -353,7 +354,26 @@ def test_a_stream_that_cannot_be_resumed_raises_connection_lost(
         assert time.monotonic() - began >= 2.0  # the server's retry: 1000 ms, twice
 
 
-# --- Packaging ------------------------------------------------------------------------
+# --- Packaging and docs ---------------------------------------------------------------
+
+
+def test_the_readme_examples_run_against_the_service(project: Path, slow: RunningService) -> None:
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Python client\n", 1)[1].split("\n## ", 1)[0]
+    examples = re.findall(r"^```python\n(.*?)^```$", section, flags=re.MULTILINE | re.DOTALL)
+    assert len(examples) == 2  # sync (call and stream), async (stream)
+    for example in examples:
+        code = example.replace('"http://localhost:8000"', repr(slow.url))
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=project / "src",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip()
 
 
 def test_the_client_imports_without_the_server_dependencies(project: Path) -> None:
@@ -361,11 +381,11 @@ def test_the_client_imports_without_the_server_dependencies(project: Path) -> No
         """
         import importlib.abc, sys
 
-        SERVER = {"dspy", "fastapi", "starlette", "litellm", "uvicorn", "redis", "prometheus_client"}
+        SERVER = {"dspy", "fastapi", "starlette", "litellm", "uvicorn", "redis"}
 
         class Refuse(importlib.abc.MetaPathFinder):
             def find_spec(self, name, path, target=None):
-                if name.partition(".")[0] in SERVER | {"pydantic_settings"}:
+                if name.partition(".")[0] in SERVER | {"prometheus_client", "pydantic_settings"}:
                     raise ImportError(f"the client imported {name}")
 
         sys.meta_path.insert(0, Refuse())
