@@ -136,6 +136,7 @@ TEMPLATE_NAMES: dict[str, frozenset[str]] = {
             "with_options",
         }
     ),
+    "tests/test_client.py": frozenset({"Client", "ClientFactory", "Done", "Prediction"}),
     "tools": frozenset({"Literal"}),
     # The stub of a Custom module (modules/<module>.py.jinja) imports these.
     "modules": frozenset({"Any", "dspy"}),
@@ -212,6 +213,15 @@ def generated_names(spec: Spec) -> list[_Name]:
             add("tests/test_programs.py", f"{upper}_{kind}", path, f"the test data {own}")
         for test in ("returns_its_outputs", "streams_its_outputs", "rejects_a_bad_request"):
             add("tests/test_programs.py", f"test_{program_name}_{test}", path, f"a test {own}")
+        for kind in ("ANSWERS", "OUTPUTS"):
+            add("tests/test_client.py", f"{upper}_{kind}", path, f"the test data {own}")
+        for verb in ("calls", "streams"):
+            add(
+                "tests/test_client.py",
+                f"test_the_client_{verb}_{program_name}",
+                path,
+                f"a test {own}",
+            )
         for tail in ("", "/stream", "/batch"):
             add("URL paths", f"/v1/{program_name}{tail}", path, f"an endpoint {own}")
     return names

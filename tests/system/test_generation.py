@@ -48,6 +48,7 @@ programs:
         ("routes.py", package / "routes.py"),
         ("client.py", package / "client.py"),
         ("tests/test_programs.py", project / "tests" / "test_programs.py"),
+        ("tests/test_client.py", project / "tests" / "test_client.py"),
         ("tools", package / "tools" / "web.py"),
     ):
         # Only programs.py's functions name spec things (tools, signatures) inside them.
