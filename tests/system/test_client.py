@@ -175,6 +175,8 @@ def test_the_request_id_is_sent_and_echoed_by_events_and_errors(
         with pytest.raises(client.ValidationFailed) as refused:
             qa_client.with_options(request_id="client-id-2").qa(question="?" * (MAX_CHARS + 1))
         assert refused.value.request_id == "client-id-2"
+        with pytest.raises(ValueError, match="request id"):
+            qa_client.with_options(request_id="not one the service keeps")
         plain = qa_client.qa.stream(question=question())  # the original sends none: a new id
         assert {event.request_id for event in plain} - {"client-id-1", "client-id-2", None}
 

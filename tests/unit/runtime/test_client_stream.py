@@ -8,6 +8,7 @@ reconnect, when to give up, and which exception an error body is.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
@@ -16,6 +17,8 @@ from forge_service.runtime import client_errors
 from forge_service.runtime.client_stream import Done, Error, Prediction, Token, _Reader
 from httpx_sse import ServerSentEvent
 from pydantic import BaseModel
+
+from tests.conftest import ROOT
 
 RUN = "a" * 32
 
@@ -100,3 +103,12 @@ def test_an_answer_that_is_not_the_services_error_body_is_still_a_service_error(
         response(502, b"<html>Bad gateway</html>", **{"x-request-id": "r"})
     )
     assert (error.code, error.status, error.request_id) == ("http_502", 502, "r")
+
+
+def test_every_error_code_the_protocol_documents_has_its_exception_class() -> None:
+    protocol = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
+    section = protocol.split("\n## Errors\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    codes = {code for row in rows for code in re.findall(r"`([a-z_]+)`", row.split("|")[1])}
+    assert len(codes) > 20
+    assert codes == set(client_errors.ERRORS) - {"invalid_body"}  # http.py's 400, undocumented

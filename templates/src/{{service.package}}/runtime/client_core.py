@@ -18,12 +18,14 @@ from pydantic import BaseModel, ConfigDict
 
 from .client_errors import ServiceError, error_from_body, error_of
 from .client_stream import AsyncStream, Stream
+from .logs import REQUEST_ID_HEADER as REQUEST_ID_BYTES
+from .logs import valid_request_id
 from .wire import Inputs
 
 R = TypeVar("R", bound=BaseModel)
 DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=10.0)  # a run's answer may take minutes
 API_KEY_HEADER = "x-api-key"
-REQUEST_ID_HEADER = "x-request-id"  # logs.REQUEST_ID_HEADER, which the service echoes
+REQUEST_ID_HEADER = REQUEST_ID_BYTES.decode()  # what the service reads and echoes
 
 
 class Request(Inputs):
@@ -169,6 +171,12 @@ class AsyncTransport(_Transport):
         return _run_state(await self.http.post(url, headers=self.headers()))
 
 
+def _check_request_id(request_id: str | None) -> None:
+    """Refuse an id the service would replace with its own (1-128 of ``A-Za-z0-9._:-``)."""
+    if request_id is not None and not valid_request_id(request_id):
+        raise ValueError(f"a request id is 1-128 characters of A-Za-z0-9._:-, not {request_id!r}")
+
+
 class ClientBase:
     """A client of the service; the generated ``Client`` adds an attribute per program.
 
@@ -198,6 +206,7 @@ class ClientBase:
 
     def with_options(self, *, request_id: str | None = None) -> Self:
         """This client, sending ``X-Request-ID: request_id`` (the service echoes it)."""
+        _check_request_id(request_id)
         clone = copy.copy(self)
         clone._owns_http = False
         clone._transport = self._transport.with_options(request_id=request_id)
@@ -247,6 +256,7 @@ class AsyncClientBase:
 
     def with_options(self, *, request_id: str | None = None) -> Self:
         """This client, sending ``X-Request-ID: request_id`` (the service echoes it)."""
+        _check_request_id(request_id)
         clone = copy.copy(self)
         clone._owns_http = False
         clone._transport = self._transport.with_options(request_id=request_id)
