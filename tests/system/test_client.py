@@ -141,6 +141,8 @@ def test_call_stream_and_batch_return_typed_outputs(
             events = list(stream)
         check_one_run(client, events)
         assert stream.run_id == events[0].run_id
+        stream = qa_client.qa.stream(question=question())
+        assert len([stream.close() for _ in stream]) == 1  # closed inside the loop: it ends
         results = qa_client.qa.batch(
             [client.QaRequest(question=question()), client.QaRequest(question=question())]
         )

@@ -167,6 +167,7 @@ class Stream(Generic[R]):
         self._first: tuple[str, Any] | None = (path, body)
         self._reader = _Reader(response_type, transport.options.max_retries)
         self._connection = contextlib.ExitStack()
+        self._closed = False  # by close(), maybe from inside a loop over the events
         # One iterator over the connection's frames, shared by every loop over the stream
         # (a response's body can be read once: a second iter_sse() would raise).
         self._frames: Iterator[ServerSentEvent] | None = None
@@ -197,13 +198,13 @@ class Stream(Generic[R]):
                     event = self._reader.accept(sse)
                     if event is not None:
                         yield event
-                        if self._reader.ended:
+                        if self._reader.ended or self._closed:
                             break
             except httpx.TransportError as error:  # reset, refused, read timeout
                 cause = error
             self._connection.close()
             self._frames = None
-            if not self._reader.ended:
+            if not (self._reader.ended or self._closed):
                 self._reconnect(cause)
         self.close()
 
@@ -215,6 +216,7 @@ class Stream(Generic[R]):
     def close(self) -> None:
         """Close the connection (the run goes on for ``RUN_GRACE`` seconds, resumable)."""
         self._first = None
+        self._closed = True
         self._connection.close()
         self._frames = None
 
@@ -264,6 +266,7 @@ class AsyncStream(Generic[R]):
         self._first: tuple[str, Any] | None = (path, body)
         self._reader = _Reader(response_type, transport.options.max_retries)
         self._connection = contextlib.AsyncExitStack()
+        self._closed = False
         self._frames: AsyncIterator[ServerSentEvent] | None = None  # see Stream
 
     @property
@@ -292,13 +295,13 @@ class AsyncStream(Generic[R]):
                     event = self._reader.accept(sse)
                     if event is not None:
                         yield event
-                        if self._reader.ended:
+                        if self._reader.ended or self._closed:
                             break
             except httpx.TransportError as error:
                 cause = error
             await self._connection.aclose()
             self._frames = None
-            if not self._reader.ended:
+            if not (self._reader.ended or self._closed):
                 await self._reconnect(cause)
         await self.aclose()
 
@@ -310,6 +313,7 @@ class AsyncStream(Generic[R]):
     async def aclose(self) -> None:
         """Close the connection (the run goes on for ``RUN_GRACE`` seconds, resumable)."""
         self._first = None
+        self._closed = True
         await self._connection.aclose()
         self._frames = None
 
