@@ -22,6 +22,7 @@ from dspy_forge.service.model import (
 )
 from dspy_forge.spec import settings
 from dspy_forge.spec.server import ServerSpec
+from dspy_forge.spec.types import DSPY_TYPES, FieldType
 
 SCHEMA = 1  # version of this data layout, recorded in .copier-answers.yml
 
@@ -55,12 +56,29 @@ def _field(field: FieldModel) -> dict[str, Any]:
         # The public name, where the program's own differs (see dspy_calls.py).
         "alias_py": py_str(field.name) if field.attr != field.name else None,
         "annotation": field.type.annotation,
+        "client_annotation": _client_annotation(field.type),
+        # The client's keyword: the public name, which no DSPy call takes there; but a
+        # method's own first parameter is `self`.
+        "client_param": field.attr if field.name == "self" else field.name,
         "description": _text(field.description),
         "has_description": bool(field.description),
         "optional": field.type.optional,
         "dspy_type": field.type.uses_dspy_type,
         "sample_py": py_literal(field.type.sample),
     }
+
+
+def _client_annotation(field_type: FieldType) -> str:
+    """The field's type in the typed client, which has no DSPy: its types travel as JSON objects.
+
+    A type holding a DSPy type holds no ``Literal`` (the grammar gives each type
+    one inner type), so no quoted text can contain the names replaced.
+    """
+    annotation = field_type.annotation
+    if field_type.uses_dspy_type:
+        for name in DSPY_TYPES.values():
+            annotation = annotation.replace(name, "dict[str, Any]")
+    return annotation
 
 
 def _signature(signature: SignatureModel) -> dict[str, Any]:

@@ -88,6 +88,57 @@ TEMPLATE_NAMES: dict[str, frozenset[str]] = {
     "tests/test_programs.py": frozenset(
         {"Any", "ClientFactory", "EventSource", "json", "read_events", "test_health"}
     ),
+    "client.py": frozenset(
+        {
+            "Any",
+            "AsyncClient",
+            "AsyncClientBase",
+            "AsyncProgram",
+            "AsyncStream",
+            "Client",
+            "ClientBase",
+            "ConnectionLost",
+            "ContextWindowExceeded",
+            "Done",
+            "Error",
+            "Field",
+            "InternalError",
+            "Literal",
+            "NotFound",
+            "Prediction",
+            "Request",
+            "Response",
+            "ResumeExpired",
+            "RunCancelled",
+            "RunLost",
+            "RunNotFound",
+            "ServiceError",
+            "Status",
+            "Stream",
+            "SyncProgram",
+            "Timeout",
+            "Token",
+            "TooManyRequests",
+            "Unauthorized",
+            "Unavailable",
+            "UpstreamFailed",
+            "ValidationFailed",
+        }
+    ),
+    # What runtime/client_core.py's client bases define: `client.<program>` must not replace it.
+    "client.py's Client": frozenset(
+        {
+            "_bind",
+            "_owns_http",
+            "_transport",
+            "aclose",
+            "cancel_run",
+            "close",
+            "read_run",
+            "with_options",
+        }
+    ),
+    "tests/test_client.py": frozenset({"Client", "ClientFactory", "Done", "Prediction"}),
     "tools": frozenset({"Literal"}),
     # The stub of a Custom module (modules/<module>.py.jinja) imports these.
     "modules": frozenset({"Any", "dspy"}),
@@ -154,12 +205,25 @@ def generated_names(spec: Spec) -> list[_Name]:
         if program.lm is not None:
             add("programs.py", f"{upper}_LM", path, f"the LM constant {own}")
             add("programs.py", f"{program_name}_overrides", path, f"the LM overrides {own}")
+        for suffix in ("Request", "Response", "Program"):
+            add("client.py", f"{prefix}{suffix}", path, f"the client's {suffix} class {own}")
+        add("client.py", f"Async{prefix}Program", path, f"the async client's class {own}")
+        add("client.py's Client", program_name, path, f"the client's attribute {own}")
         for verb in ("run", "stream", "batch"):
             add("routes.py", f"{verb}_{program_name}", path, f"the {verb} route {own}")
         for kind in ("INPUTS", "OUTPUTS", "ANSWERS"):
             add("tests/test_programs.py", f"{upper}_{kind}", path, f"the test data {own}")
         for test in ("returns_its_outputs", "streams_its_outputs", "rejects_a_bad_request"):
             add("tests/test_programs.py", f"test_{program_name}_{test}", path, f"a test {own}")
+        for kind in ("ANSWERS", "OUTPUTS"):
+            add("tests/test_client.py", f"{upper}_{kind}", path, f"the test data {own}")
+        for verb in ("calls", "streams"):
+            add(
+                "tests/test_client.py",
+                f"test_the_client_{verb}_{program_name}",
+                path,
+                f"a test {own}",
+            )
         for tail in ("", "/stream", "/batch"):
             add("URL paths", f"/v1/{program_name}{tail}", path, f"an endpoint {own}")
     return names

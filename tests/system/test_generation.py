@@ -46,7 +46,9 @@ programs:
         ("schemas.py", package / "schemas.py"),
         ("programs.py", package / "programs.py"),
         ("routes.py", package / "routes.py"),
+        ("client.py", package / "client.py"),
         ("tests/test_programs.py", project / "tests" / "test_programs.py"),
+        ("tests/test_client.py", project / "tests" / "test_client.py"),
         ("tools", package / "tools" / "web.py"),
     ):
         # Only programs.py's functions name spec things (tools, signatures) inside them.

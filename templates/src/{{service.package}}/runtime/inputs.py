@@ -4,22 +4,10 @@ import json
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from .text import is_encodable
-
-
-class Inputs(BaseModel):
-    """The base of every request model: a typed client and the server agree on a body.
-
-    Unknown fields are refused rather than dropped (a misspelt optional input
-    would otherwise run the program without it), values are not coerced
-    (``"strict": 0`` is not a boolean), and ``NaN`` and infinities are no numbers
-    (JSON has none; Python's parser reads them). DSPy's own types (``Image``, ``History``)
-    build themselves from JSON, so their fields opt out of strict mode.
-    """
-
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+from .wire import Inputs as Inputs  # the rules the typed client shares
 
 
 def checked_inputs(

@@ -16,7 +16,7 @@ class ProfileRequest(Inputs):
         description="The text to profile.",
     )
     language: Literal["en", "de", "fr"] | None = Field(
-        None,
+        default=None,
         description="Its language, if known.",
     )
     hints: list[str] = Field(
@@ -64,7 +64,7 @@ class ProfileResponse(Outputs):
         description="Deeply nested numbers.",
     )
     note: str | None = Field(
-        None,
+        default=None,
         description="Anything else worth saying.",
     )
 
