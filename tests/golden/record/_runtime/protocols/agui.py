@@ -178,7 +178,8 @@ class AGUIStream(ChatEventStream):
         if self.message != (predictor, name):
             frames = self._close()
             self.message, self.message_id = (predictor, name), self._new_id("msg")
-            where = {"predictor": predictor, "field": name}
+            # Which field of which predictor this message streams (none: the field arrived whole).
+            where = {"field": name, **({"predictor": predictor} if predictor else {})}
             start = TextMessageStartEvent(
                 message_id=self.message_id, role="assistant", metadata=where
             )
