@@ -287,7 +287,9 @@ def test_text_files_are_escaped(case: str, projects: dict[str, tuple[LoadedSpec,
     assert [line for line in outside_code.splitlines() if line.startswith("# ")] == [
         f"# {md_text(model.title)}"
     ]
-    assert {line for line in readme.splitlines() if line.startswith("```")} <= {"```", "```bash"}
+    # The README's own code blocks only: no spec string opens a fence.
+    fences = {"```", "```bash", "```json", "```ts"}
+    assert {line for line in readme.splitlines() if line.startswith("```")} <= fences
     for raw in ("<script", "<img", "<!--", "</details", "<b>"):
         assert raw not in readme
     assert not re.search(r"(?<!\\)\]\(javascript:", readme)  # brackets escaped: no link

@@ -93,8 +93,7 @@ def test_every_program_is_a_tool_with_its_schemas(service: RunningService) -> No
 
     tools = {tool.name: tool for tool in asyncio.run(listed())}
     assert sorted(tools) == PROGRAMS
-    info = httpx.get(f"{service.url}/v1/programs").json()
-    for program in info["programs"] if isinstance(info, dict) else info:
+    for program in httpx.get(f"{service.url}/v1/programs").json():
         tool = tools[program["name"]]
         assert tool.input_schema == program["input_schema"]
         assert tool.output_schema == program["output_schema"]

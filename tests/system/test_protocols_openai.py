@@ -228,4 +228,6 @@ def test_the_catalog_lists_each_programs_urls(service: RunningService) -> None:
     assert programs["qa"]["protocols"] == {
         "openai": "/openai/v1/chat/completions",
         "ai_sdk": "/ai-sdk/qa",
+        "mcp": "/mcp",
+        "agui": "/agui/qa",
     }
