@@ -28,6 +28,11 @@ run's events (docs/protocol.md has the table):
   outcome;
 - a client that disconnects (``abortRun()``) stops the run at once: there is no
   resume here.
+
+Note 1. AG-UI lets events interleave with an open message, but a message is
+closed when its turn is over: when another field or predictor streams, a tool
+is called, a module starts, and at the prediction (which may first complete
+the reply's text, so a module's end does not close it).
 """
 
 from collections.abc import Iterable
@@ -162,7 +167,7 @@ class AGUIStream(ChatEventStream):
         return [frame(RunStartedEvent(thread_id=self.thread_id, run_id=self.run_id))]
 
     def _close(self) -> list[bytes]:
-        """End the open text and reasoning messages, before any other kind of event."""
+        """End the open text and reasoning messages: a turn is over (note 1)."""
         frames = []
         if self.message is not None:
             frames.append(frame(TextMessageEndEvent(message_id=self.message_id)))
@@ -232,7 +237,7 @@ class AGUIStream(ChatEventStream):
             self.steps[call] = event.message
             frames.append(frame(StepStartedEvent(step_name=event.message)))
         elif hook == "module_end" and call in self.steps:
-            frames = self._close()
+            # Not closing the reply: the prediction may still complete its text (note 1).
             frames.append(frame(StepFinishedEvent(step_name=self.steps.pop(call))))
         status = {"message": event.message, "hook": hook, "tool": event.tool, "call_id": call}
         frames.append(frame(CustomEvent(name="status", value=status)))
