@@ -128,11 +128,27 @@ def test_failures_are_typed_tool_errors(service: RunningService, start: Callable
     unknown = leaf(raised.value)  # the client's task groups wrap it
     assert isinstance(unknown, MCPError)
     assert unknown.code == -32602 and "nope" in unknown.message
+    with start(MAX_INPUT_CHARS="10") as strict:  # an input the runs check, not the schema
+        too_long, _ = asyncio.run(call(strict, "qa"))
+    assert too_long.is_error and too_long.structured_content["error"]["code"] == "invalid_arguments"
+    assert "question" in too_long.content[0].text
     with start("http-500") as broken:
         failed, _ = asyncio.run(call(broken, "qa"))
     assert failed.is_error
     error = failed.structured_content["error"]
     assert error["code"] == "upstream_error" and error["message"] == failed.content[0].text
+
+
+def test_a_handshake_era_client_is_served_too(service: RunningService) -> None:
+    async def legacy() -> tuple[str, Any]:
+        transport = streamable_http_client(f"{service.url}/mcp")
+        async with Client(transport, mode="legacy") as session:  # initialize, 2025-11-25
+            await session.list_tools()
+            return session.protocol_version, await session.call_tool("qa", ARGUMENTS["qa"])
+
+    version, result = asyncio.run(legacy())
+    assert version == "2025-11-25"
+    assert not result.is_error and result.structured_content["answer"]
 
 
 def test_the_api_key_is_enforced(start: Callable[..., Any]) -> None:

@@ -40,12 +40,13 @@ Notes:
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import anyio
 import mcp_types as types
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
@@ -96,8 +97,8 @@ class ProgramTools:
             reader = await self.runs.open(
                 chat.program, body, chat.to_response, cancel_on_close=True
             )
-        except ValidationError as exc:  # note 2
-            return failed("invalid_arguments", _first_error(chat.name, exc))
+        except (ValidationError, RequestValidationError) as exc:  # note 2
+            return failed("invalid_arguments", _first_error(chat.name, exc.errors()))
         except RunFailed as exc:
             return failed(exc.failure.code, exc.failure.message, exc.run_id)
         outputs: dict[str, Any] = {}
@@ -144,9 +145,10 @@ def failed(code: str, message: str, run_id: str | None = None) -> types.CallTool
     )
 
 
-def _first_error(program: str, exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    where = ".".join(str(part) for part in error["loc"]) or "arguments"
+def _first_error(program: str, errors: Sequence[Any]) -> str:
+    """The first error, located in the arguments (an input checked by the runs says ``body``)."""
+    error = errors[0]
+    where = ".".join(str(part) for part in error["loc"] if part != "body") or "arguments"
     return f"The {program} tool's arguments do not validate: {where}: {error['msg']}"
 
 
