@@ -139,6 +139,27 @@ def test_failures_are_typed_tool_errors(service: RunningService, start: Callable
     assert error["code"] == "upstream_error" and error["message"] == failed.content[0].text
 
 
+def test_limits_and_metrics_are_every_runs(start: Callable[..., Any], fake_lm: FakeLM) -> None:
+    async def two_at_once(service: RunningService) -> Any:
+        async with client(service) as session:
+            first = asyncio.create_task(session.call_tool("qa", ARGUMENTS["qa"]))
+            # Polling the fake LM: nothing here can wake on "the first run holds its slot".
+            while (await fake_lm.astats())["streams_open"] == 0:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            second = await session.call_tool("qa", ARGUMENTS["qa"])
+            first.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await first
+            return second
+
+    with start("delay-100ms+words-200", MAX_CONCURRENT_RUNS="1") as service:
+        refused = asyncio.run(two_at_once(service))
+        assert refused.is_error and refused.structured_content["error"]["code"] == "overloaded"
+        metrics = httpx.get(f"{service.url}/metrics").text
+    counted = 'dspy_requests_total{endpoint="stream",outcome="overloaded",program="qa"} 1.0'
+    assert counted in metrics
+
+
 def test_a_handshake_era_client_is_served_too(service: RunningService) -> None:
     async def legacy() -> tuple[str, Any]:
         transport = streamable_http_client(f"{service.url}/mcp")
