@@ -258,6 +258,7 @@ def server_specs(draw: Any) -> dict[str, Any]:
                 st.lists(st.from_regex(r"[A-Za-z0-9-]{1,20}", fullmatch=True), max_size=3)
             ),
         },
+        "protocols": {"openai": draw(st.booleans()), "ai_sdk": draw(st.booleans())},
         "max_body_bytes": draw(st.integers(1, 1 << 30)),
         "max_input_chars": draw(st.integers(1, 1 << 30)),
         "max_concurrent_runs": draw(st.integers(1, 100_000)),

@@ -128,7 +128,14 @@ def test_a_valid_spec_generates_a_clean_importable_project(
         server.cors.methods,
         server.cors.headers,
     )
-    for key, value in server.model_dump(exclude={"auth", "cors"}).items():
+    assert (settings.protocol_openai, settings.protocol_ai_sdk) == (
+        server.protocols.openai,
+        server.protocols.ai_sdk,
+    )
+    # The app serves exactly the protocols the spec turns on.
+    assert ("/openai/v1/chat/completions" in paths) == server.protocols.openai
+    assert ("/ai-sdk/{program}" in paths) == server.protocols.ai_sdk
+    for key, value in server.model_dump(exclude={"auth", "cors", "protocols"}).items():
         assert getattr(settings, key) == value, key
     for name, signature in loaded.spec.signatures.items():
         instructions, descriptions = texts[name]
