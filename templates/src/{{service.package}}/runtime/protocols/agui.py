@@ -97,7 +97,7 @@ ROLES = {"system", "developer", "user", "assistant", "tool"}  # the turns a prog
 
 def turns(body: RunAgentInput) -> list[Turn]:
     """The conversation's text, message by message; activity and reasoning are not turns."""
-    found = []
+    found: list[Turn] = []
     for message in body.messages:
         if message.role not in ROLES:
             continue
