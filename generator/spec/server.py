@@ -52,6 +52,8 @@ class ProtocolsSpec(SpecModel):
 
     openai: bool = spec_field("protocols.openai")
     ai_sdk: bool = spec_field("protocols.ai_sdk")
+    mcp: bool = spec_field("protocols.mcp")
+    agui: bool = spec_field("protocols.agui")
 
 
 class ServerSpec(SpecModel):
@@ -64,7 +66,7 @@ class ServerSpec(SpecModel):
     auth: AuthSpec = Field(default_factory=AuthSpec, description="API keys.")
     cors: CorsSpec = Field(default_factory=CorsSpec, description="CORS.")
     protocols: ProtocolsSpec = Field(
-        default_factory=ProtocolsSpec, description="Client protocols (OpenAI, AI SDK)."
+        default_factory=ProtocolsSpec, description="Client protocols (OpenAI, AI SDK, MCP, AG-UI)."
     )
     max_body_bytes: int = spec_field("max_body_bytes")
     max_input_chars: int = spec_field("max_input_chars")

@@ -288,7 +288,7 @@ def test_text_files_are_escaped(case: str, projects: dict[str, tuple[LoadedSpec,
         f"# {md_text(model.title)}"
     ]
     # The README's own code blocks only: no spec string opens a fence.
-    fences = {"```", "```bash", "```python", "```tsx"}
+    fences = {"```", "```bash", "```python", "```tsx", "```json", "```ts"}
     assert {line for line in readme.splitlines() if line.startswith("```")} <= fences
     for raw in ("<script", "<img", "<!--", "</details", "<b>"):
         assert raw not in readme

@@ -120,6 +120,10 @@ def test_a_valid_spec_generates_a_clean_importable_project(
     paths, texts, settings = read_back(project, loaded.model.package)
     for program in data["programs"]:
         assert {f"/v1/{program}", f"/v1/{program}/stream", f"/v1/{program}/batch"} <= paths
+    # MCP and AG-UI follow the spec too (MCP's route is not in the OpenAPI paths).
+    protocols = loaded.spec.server.protocols
+    assert (settings.protocol_mcp, settings.protocol_agui) == (protocols.mcp, protocols.agui)
+    assert ("/agui/{program}" in paths) == protocols.agui
     server = loaded.spec.server  # the spec's server section is the settings' defaults
     assert settings.api_keys_required == server.auth.required
     assert settings.open_paths == server.auth.open_paths

@@ -230,7 +230,7 @@ def test_the_spec_turns_every_protocol_off_and_the_environment_back_on(
 ) -> None:
     spec = (
         "version: 1\nservice: {name: closed}\nlm: {model: openai/gpt-4o-mini}\n"
-        "server: {protocols: {openai: false, ai_sdk: false}}\n"
+        "server: {protocols: {openai: false, ai_sdk: false, mcp: false, agui: false}}\n"
         'programs:\n  qa: {module: Predict, signature: "question -> answer"}\n'
     )
     project = generate(load_spec_text(spec), tmp_path / "closed")
@@ -249,4 +249,6 @@ def test_the_catalog_lists_each_programs_urls(service: RunningService) -> None:
     assert programs["qa"]["protocols"] == {
         "openai": "/openai/v1/chat/completions",
         "ai_sdk": "/ai-sdk/qa",
+        "mcp": "/mcp",
+        "agui": "/agui/qa",
     }

@@ -8,11 +8,13 @@ module and its entry; the app and the catalog do not change.
 
 from typing import Any
 
+from .agui import AGUI
 from .ai_sdk import AI_SDK
 from .base import Protocol
+from .mcp import MCP
 from .openai import OPENAI
 
-PROTOCOLS: tuple[Protocol, ...] = (OPENAI, AI_SDK)
+PROTOCOLS: tuple[Protocol, ...] = (OPENAI, AI_SDK, MCP, AGUI)
 
 
 def enabled_protocols(settings: Any) -> tuple[Protocol, ...]:

@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -46,6 +47,8 @@ class Protocol:
     setting: str  # the Settings attribute (a bool) that turns it on
     install: Callable[[FastAPI], None]  # add its routes (or mount its app) to the app
     url: Callable[[str], str]  # where it serves the program of that name
+    # What it runs while the app serves (MCP's session manager), entered in the app's lifespan.
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None
 
 
 @dataclass(frozen=True)

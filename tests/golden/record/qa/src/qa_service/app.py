@@ -4,7 +4,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import dspy
 from fastapi import FastAPI
@@ -48,8 +48,12 @@ def create_app(settings: Settings | None = None, *, lm: dspy.BaseLM | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runs.start()
         runs.drain_on_signals()
-        yield
-        await runs.drain()
+        async with AsyncExitStack() as protocols:
+            for protocol in app.state.protocols:
+                if protocol.lifespan is not None:
+                    await protocols.enter_async_context(protocol.lifespan(app))
+            yield
+            await runs.drain()
         await runs.close()
 
     # FastAPIOffline serves Swagger UI and ReDoc from the package, not from a CDN.

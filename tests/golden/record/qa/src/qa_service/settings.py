@@ -206,6 +206,16 @@ class Settings(BaseSettings):
         description="Serve every program as a Vercel AI SDK UI message stream at POST "
         "/ai-sdk/<program> (useChat).",
     )
+    protocol_mcp: bool = Field(
+        True,
+        description="Serve every program as a tool of an MCP server at /mcp (streamable HTTP), "
+        "for agent hosts.",
+    )
+    protocol_agui: bool = Field(
+        True,
+        description="Serve every program as an AG-UI agent at POST /agui/<program> (@ag-ui/client "
+        "HttpAgent).",
+    )
 
     # Logs and serving
     log_format: Literal["json", "text"] = Field(
