@@ -33,8 +33,8 @@ import pytest
 
 from dspy_forge.dev.devserver import RunningService, fake_lm_env
 from dspy_forge.dev.fakelm.testing import FakeLM
-from tests.conftest import EXAMPLES, ROOT, SPECS
 from dspy_forge.spec.loader import load_spec
+from tests.conftest import EXAMPLES, ROOT, SPECS
 
 from .serving import served, wait_until
 
@@ -65,14 +65,14 @@ class Session:
     """A page on a service, with what it logged and requested."""
 
     page: Any
-    service: RunningService
+    url: str  # the service's root
     errors: list[str] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)
 
     def assert_clean(self) -> None:
         """No console error, and no request beyond the service's own origin."""
         assert self.errors == []
-        origin = urlsplit(self.service.url)
+        origin = urlsplit(self.url)
         foreign = [url for url in self.urls if urlsplit(url)[:2] != origin[:2]]
         assert foreign == []
 
@@ -90,16 +90,16 @@ class Session:
 def open_page(browser: Any) -> Iterator[Callable[..., Session]]:
     contexts = []
 
-    def open_(service: RunningService, *, width: int = 1280, height: int = 900) -> Session:
+    def open_(url: str, *, width: int = 1280, height: int = 900) -> Session:
         context = browser.new_context(viewport={"width": width, "height": height})
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(15_000)
-        session = Session(page, service)
+        session = Session(page, url)
         page.on("console", lambda m: m.type == "error" and session.errors.append(m.text))
         page.on("pageerror", lambda error: session.errors.append(str(error)))
         page.on("request", lambda request: session.urls.append(request.url))
-        page.goto(f"{service.url}/playground")
+        page.goto(f"{url}/playground")
         return session
 
     yield open_
@@ -174,7 +174,7 @@ def run_and_check(session: Session, program: dict[str, Any]) -> None:
     snippet = session.page.get_by_label("Request snippet")
     compact = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
     expect(snippet).to_contain_text(compact)
-    expect(snippet).to_contain_text(f"{session.service.url}{program['endpoints']['stream']}")
+    expect(snippet).to_contain_text(f"{session.url}{program['endpoints']['stream']}")
     session.button("Run").click()
     prediction = session.region("Prediction")
     for output in program["output_schema"]["required"]:
@@ -195,9 +195,186 @@ def test_every_program_of_each_example_runs_in_the_playground(
 ) -> None:
     with serve(example_project, fake_lm, tmp_path, name) as service:
         programs = programs_of(service)
-        session = open_page(service)
+        session = open_page(service.url)
         options = session.control("Program").get_by_role("option")
         expect(options).to_have_text([program["name"] for program in programs])
         for program in programs:
             run_and_check(session, program)
         session.assert_clean()
+
+
+def qa_program(service: RunningService, **headers: str) -> dict[str, Any]:
+    (program,) = programs_of(service, **headers)
+    return program
+
+
+def test_tokens_appear_before_the_run_ends_and_add_up_to_the_prediction(
+    example_project: Callable[[str], Path], fake_lm: FakeLM, tmp_path: Path, open_page
+) -> None:
+    with serve(example_project, fake_lm, tmp_path, "qa", "delay-40ms") as service:
+        session = open_page(service.url)
+        session.control("question").fill("What is DSPy?")
+        session.button("Run").click()
+        answer, stop = session.region("answer"), session.button("Stop")
+        # One look at both (note 2): text in the field while the run still goes on.
+        session.page.wait_for_function(
+            "([field, stop]) => field.querySelector('.tokens').textContent.length > 0"
+            " && !stop.disabled",
+            arg=[answer.element_handle(), stop.element_handle()],
+        )
+        expect(session.page.get_by_label("Timings")).to_contain_text("running")
+        expect(session.page.get_by_label("Timings")).to_contain_text("done")
+        outputs = list(qa_program(service)["output_schema"]["properties"])
+        value = session.region("Prediction").get_by_role("definition").nth(outputs.index("answer"))
+        assert answer.locator(".tokens").inner_text() == value.inner_text()  # the token promise
+        expect(session.region("Status")).to_contain_text("Thinking...")
+        session.assert_clean()
+
+
+def test_stop_cancels_the_run_and_closes_the_upstream_stream(
+    example_project: Callable[[str], Path], fake_lm: FakeLM, tmp_path: Path, open_page
+) -> None:
+    scenario = "stall-after-3"
+    with serve(example_project, fake_lm, tmp_path, "qa", scenario) as service:
+        session = open_page(service.url)
+        session.control("question").fill("Will you ever finish?")
+        session.button("Run").click()
+        # The fake LM goes silent after three chunks: the run cannot end by itself.
+        expect(session.region("Status")).to_contain_text("Thinking...")
+        expect(session.button("Stop")).to_be_enabled()
+        session.button("Stop").click()
+        alert = session.page.get_by_role("alert")
+        expect(alert).to_contain_text("Stopped")
+        expect(alert).to_contain_text("cancelled")
+        expect(session.button("Run")).to_be_enabled()
+        expect(session.region("Prediction")).to_contain_text("No prediction.")
+
+        def upstream_closed() -> bool:
+            counters = fake_lm.stats()["scenarios"].get(scenario, {})
+            return counters.get("streams_disconnected", 0) >= 1
+
+        assert wait_until(upstream_closed)
+        assert any(url.endswith("/cancel") for url in session.urls)
+        session.assert_clean()
+
+
+def test_an_lm_failure_is_shown_as_the_services_typed_error(
+    example_project: Callable[[str], Path], fake_lm: FakeLM, tmp_path: Path, open_page
+) -> None:
+    with serve(example_project, fake_lm, tmp_path, "qa", "http-500") as service:
+        failed = httpx.post(f"{service.url}/v1/qa", json={"question": "Hm?"}, timeout=30)
+        code = failed.json()["error"]["code"]
+        session = open_page(service.url)
+        session.control("question").fill("Hm?")
+        session.button("Run").click()
+        alert = session.page.get_by_role("alert")
+        expect(alert).to_contain_text("Error")
+        expect(alert.locator("code")).to_have_text(code)
+        expect(session.page.get_by_label("Timings")).to_contain_text("failed")
+        expect(session.button("Run")).to_be_enabled()
+
+
+def test_a_json_field_is_checked_as_it_is_typed_and_a_bad_one_sends_nothing(
+    example_project: Callable[[str], Path], fake_lm: FakeLM, tmp_path: Path, open_page
+) -> None:
+    with serve(example_project, fake_lm, tmp_path, "toolbox") as service:
+        session = open_page(service.url)
+        session.control("Program").select_option("profile")
+        hints = session.control("hints")
+        hints.fill('["unclosed"')
+        expect(hints).to_have_attribute("aria-invalid", "true")
+        expect(session.page.get_by_text("Not valid JSON")).to_be_visible()
+        hints.fill('{"a": 1}')
+        expect(session.page.get_by_text("Expected a JSON list, got object.")).to_be_visible()
+        session.control("max_items").fill("2.5")
+        session.button("Run").click()
+        expect(session.page.get_by_text("Enter a whole number.")).to_be_visible()
+        assert not any(url.endswith("/stream") for url in session.urls)
+        hints.fill('["fine"]')
+        expect(hints).not_to_have_attribute("aria-invalid", "true")
+        # An optional Literal may be left empty: the request then leaves it out.
+        session.control("language").select_option(label="(empty)")
+        session.control("max_items").fill("2")
+        session.button("Copy as Python").click()
+        snippet = session.page.get_by_label("Request snippet")
+        expect(snippet).to_contain_text('"hints": [\n        "fine",\n    ],')
+        expect(snippet).not_to_contain_text('"language"')
+        expect(snippet).to_contain_text('"strict": False')
+
+
+def test_with_api_keys_the_page_asks_for_one_and_says_when_it_is_wrong(
+    example_project: Callable[[str], Path], fake_lm: FakeLM, tmp_path: Path, open_page
+) -> None:
+    with serve(example_project, fake_lm, tmp_path, "qa", API_KEYS=KEY) as service:
+        page = httpx.get(f"{service.url}/playground", timeout=10)
+        assert page.status_code == 200  # the page itself is open: the user types the key there
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert httpx.get(f"{service.url}/v1/programs", timeout=10).status_code == 401
+        session = open_page(service.url)
+        expect(session.control("API key")).to_be_focused()
+        expect(session.control("Program")).to_be_disabled()
+        session.control("API key").fill("not-the-key")
+        session.control("API key").press("Enter")
+        alert = session.page.get_by_role("alert")
+        expect(alert).to_contain_text("The service refused this API key.")
+        expect(alert.locator("code")).to_have_text("unauthorized")
+        session.control("API key").fill(KEY)
+        session.button("Use key").click()
+        expect(alert).to_have_count(0)
+        run_and_check(session, qa_program(service, **{"X-API-Key": KEY}))
+        expect(session.page.get_by_label("Request snippet")).to_contain_text("$API_KEY")
+        assert KEY not in session.page.get_by_label("Request snippet").inner_text()
+        storage = session.page.evaluate("[localStorage.length, document.cookie]")
+        assert storage == [0, ""]  # the key lives in sessionStorage alone
+
+
+def test_the_playground_is_off_when_the_setting_says_so(
+    example_project: Callable[[str], Path], fake_lm: FakeLM, tmp_path: Path
+) -> None:
+    with serve(example_project, fake_lm, tmp_path, "qa", PLAYGROUND="false") as service:
+        for path in ("/playground", "/playground/playground.js"):
+            response = httpx.get(f"{service.url}{path}", timeout=10)
+            assert response.status_code == 404
+            assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("shot", "width", "height"), [("playground", 1280, 1000), ("playground-narrow", 390, 1400)]
+)
+def test_screenshot_of_an_agent_thinking(
+    shot: str, width: int, height: int,
+    example_project: Callable[[str], Path], fake_lm: FakeLM, tmp_path: Path, open_page,
+) -> None:  # fmt: skip
+    folder = ROOT / "docs" if os.environ.get("DSPY_FORGE_SCREENSHOTS") == "docs" else tmp_path
+    with serve(example_project, fake_lm, tmp_path, "research-agent", "delay-60ms") as service:
+        session = open_page(service.url, width=width, height=height)
+        session.control("question").fill("What is DSPy, and who maintains it?")
+        session.button("Run").click()
+        steps = session.region("next_thought").get_by_role("listitem")
+        expect(steps.nth(1)).to_contain_text("Thought")
+        expect(session.button("Stop")).to_be_enabled()
+        session.page.screenshot(path=str(folder / f"{shot}.png"), full_page=True)
+        expect(session.region("Prediction").get_by_role("term")).to_have_count(2, timeout=90_000)
+        session.assert_clean()
+
+
+def test_the_demo_prints_the_playground_url_where_the_agent_thinks(
+    tmp_path: Path, open_page
+) -> None:
+    """The README's first command, then its printed URL: the issue's "done when"."""
+    from .test_demo_processes import Demo, free_port
+
+    demo = Demo(tmp_path / "demo-service", free_port(), spec=SPECS / "research-agent.yaml")
+    try:
+        assert demo.read_until("/playground"), "".join(demo.lines)
+        url = demo.lines[-1].split("browser: ", 1)[1].strip()
+        assert demo.read_until("curl -N"), "".join(demo.lines)
+        session = open_page(url.removesuffix("/playground"))
+        session.control("question").fill("What is DSPy?")
+        session.button("Run").click()
+        thought = session.region("next_thought").get_by_role("listitem").first
+        expect(thought).to_contain_text("Thought")
+        expect(session.region("Prediction").get_by_role("term")).to_have_count(2, timeout=60_000)
+        session.assert_clean()
+    finally:
+        demo.end()

@@ -67,10 +67,8 @@ async def read_playground() -> Response:
 @router.get(ASSETS + "config.json")
 async def read_playground_config(request: Request) -> Response:
     """What the page must know before its first API call: whether to ask for a key."""
-    keys = bool(request.app.state.settings.api_keys)
-    return Response(
-        json.dumps({"api_keys": keys}), media_type="application/json", headers=HEADERS
-    )
+    config = {"title": request.app.title, "api_keys": bool(request.app.state.settings.api_keys)}
+    return Response(json.dumps(config), media_type="application/json", headers=HEADERS)
 
 
 @router.get(ASSETS + "{name}")

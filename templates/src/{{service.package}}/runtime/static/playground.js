@@ -172,6 +172,10 @@ $("api-key").addEventListener("keydown", (event) => {
 async function begin() {
   const config = await getJson("/playground/config.json");
   keysOn = config.ok && config.value.api_keys;
+  if (config.ok && config.value.title) {
+    $("service-title").textContent = `${config.value.title}: playground`;
+    document.title = `${config.value.title}: playground`;
+  }
   if (keysOn && !apiKey()) {
     $("key-box").hidden = false;
     $("api-key").focus();

@@ -114,7 +114,7 @@ export class RunView {
       const current = this.step(false, true);
       current.tool = data.tool;
       current.item.append(el("p", { class: "label" }, "Tool"),
-        el("p", { class: "tool-call" }, `${data.tool}: ${data.message ?? ""}`));
+        el("p", { class: "tool-call" }, el("strong", {}, data.tool), " ", data.message ?? ""));
       if (data.call_id) current.calls.set(data.call_id, current);
     } else if (data.hook === "tool_end" || data.hook === "tool_error") {
       const current = this.steps.find((step) => step.calls.has(data.call_id)) ?? this.step(false, false);
