@@ -378,3 +378,20 @@ def test_the_demo_prints_the_playground_url_where_the_agent_thinks(
         session.assert_clean()
     finally:
         demo.end()
+
+
+def test_screenshot_of_every_field_type_and_a_typed_prediction(
+    example_project: Callable[[str], Path], fake_lm: FakeLM, tmp_path: Path, open_page
+) -> None:
+    folder = ROOT / "docs" if os.environ.get("DSPY_FORGE_SCREENSHOTS") == "docs" else tmp_path
+    with serve(example_project, fake_lm, tmp_path, "toolbox") as service:
+        program = next(p for p in programs_of(service) if p["name"] == "profile")
+        session = open_page(service.url, height=1200)
+        session.control("Program").select_option("profile")
+        fill(session, program)
+        session.button("Run").click()
+        expect(session.page.get_by_label("Timings")).to_contain_text("done")
+        terms = session.region("Prediction").get_by_role("term")
+        expect(terms).to_have_count(len(program["output_schema"]["properties"]))
+        session.page.screenshot(path=str(folder / "playground-form.png"), full_page=True)
+        session.assert_clean()

@@ -55,7 +55,10 @@ function kindOf(inner, dspyType) {
   return "json";
 }
 
-/** How a schema reads to a person: `list[string]`, `dict[str, number]`, `one of en, de`. */
+// JSON Schema's type names as the spec writes them (Python's).
+const PYTHON_NAMES = { string: "str", integer: "int", number: "float", boolean: "bool", null: "None" };
+
+/** How a schema reads to a person, in the spec's words: `list[str]`, `dict[str, float]`, `one of en, de`. */
 export function describeType(schema, defs = {}) {
   const { inner, optional, dspyType } = unwrap(schema, defs);
   let text;
@@ -65,7 +68,7 @@ export function describeType(schema, defs = {}) {
   else if (inner.type === "object" && inner.additionalProperties)
     text = `dict[str, ${describeType(inner.additionalProperties, defs)}]`;
   else if (inner.anyOf) text = inner.anyOf.map((option) => describeType(option, defs)).join(" | ");
-  else text = inner.type ?? "any";
+  else text = PYTHON_NAMES[inner.type] ?? inner.type ?? "any";
   return optional ? `${text}, optional` : text;
 }
 

@@ -170,5 +170,6 @@ export function typedValue(value) {
   if (typeof value === "string") return el("p", { class: "value string" }, value);
   if (typeof value === "number") return el("data", { class: "value number", value: String(value) }, String(value));
   if (typeof value === "boolean") return el("span", { class: "value boolean" }, String(value));
-  return el("pre", { class: "value json" }, JSON.stringify(value, null, 2));
+  const compact = JSON.stringify(value);  // short values on one line, longer ones indented
+  return el("pre", { class: "value json" }, compact.length <= 72 ? compact : JSON.stringify(value, null, 2));
 }
