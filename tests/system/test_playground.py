@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,7 +34,8 @@ import pytest
 
 from dspy_forge.dev.devserver import RunningService, fake_lm_env
 from dspy_forge.dev.fakelm.testing import FakeLM
-from dspy_forge.spec.loader import load_spec
+from dspy_forge.render.generate import generate
+from dspy_forge.spec.loader import load_spec, load_spec_text
 from tests.conftest import EXAMPLES, ROOT, SPECS
 
 from .serving import served, wait_until
@@ -395,3 +397,46 @@ def test_screenshot_of_every_field_type_and_a_typed_prediction(
         expect(terms).to_have_count(len(program["output_schema"]["properties"]))
         session.page.screenshot(path=str(folder / "playground-form.png"), full_page=True)
         session.assert_clean()
+
+
+# DSPy's own input types, which no example spec has: an Image and an optional History.
+VISION = """
+version: 1
+service: {name: vision, title: Vision}
+lm: {model: openai/gpt-4o-mini, api_key_env: OPENAI_API_KEY}
+programs:
+  look:
+    module: Predict
+    signature: "picture: Image, history: History | None, question -> answer"
+    stream: [{field: answer}]
+"""
+# The smallest valid PNG: one transparent pixel.
+PIXEL = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
+)
+
+
+def test_an_image_is_chosen_as_a_file_and_a_history_may_be_left_empty(
+    fake_lm: FakeLM, tmp_path: Path, open_page
+) -> None:
+    project = generate(load_spec_text(VISION), tmp_path / "vision")
+    with served(project, "vision", fake_lm, tmp_path / "service.log", env=BASE_ENV) as service:
+        session = open_page(service.url)
+        session.control("question").fill("What is in the picture?")
+        session.button("Run").click()
+        expect(
+            session.page.get_by_text("Give the picture's URL, or choose a file.")
+        ).to_be_visible()
+        (tmp_path / "pixel.png").write_bytes(PIXEL)
+        session.control("picture: choose a picture file").set_input_files(tmp_path / "pixel.png")
+        expect(session.control("picture")).to_have_value(
+            re.compile(r'^\{"url":"data:image/png;base64,')
+        )
+        expect(session.control("history")).to_have_value("")
+        session.button("Run").click()
+        expect(session.page.get_by_label("Timings")).to_contain_text("done")
+        expect(session.region("answer")).not_to_have_text("")
+        session.assert_clean()
+        sent = fake_lm.requests()[-1]["messages"]
+        assert "data:image/png;base64," in json.dumps(sent)

@@ -19,8 +19,8 @@ export function el(tag, attributes = {}, ...children) {
 
 // What DSPy's own input types expect, shown beside their JSON editors.
 const DSPY_TYPES = {
-  Image: { sample: { url: "https://example.com/picture.png" },
-           hint: "dspy.Image: {\"url\": ...}, a web address or a data: URL." },
+  Image: { sample: { url: "" },
+           hint: "dspy.Image: {\"url\": ...}, a web address or a data: URL (or choose a file)." },
   History: { sample: { messages: [] },
              hint: "dspy.History: {\"messages\": [...]}, earlier turns as objects of the signature's fields." },
 };
@@ -80,6 +80,7 @@ class Field {
     this.optional = optional || !required;
     this.inner = inner;
     this.kind = kindOf(inner, dspyType);
+    this.dspyType = dspyType;
     this.id = `field-${name}`;
     this.error = el("p", { id: `${this.id}-error`, class: "field-error" });
     const notes = [describeType(schema, defs)];
@@ -93,7 +94,8 @@ class Field {
     this.control.name = name;
     this.control.setAttribute("aria-describedby", `${this.hint.id} ${this.error.id}`);
     const label = el("label", { for: this.id }, name);
-    this.element = el("div", { class: `field field-${this.kind}` }, label, this.control, this.hint, this.error);
+    const picker = dspyType === "Image" ? this.makePicker() : null;
+    this.element = el("div", { class: `field field-${this.kind}` }, label, this.control, picker, this.hint, this.error);
     if (this.kind === "boolean" && !this.optional) this.element.classList.add("inline");
   }
 
@@ -141,6 +143,22 @@ class Field {
     }
   }
 
+  /** A file input that puts the chosen picture into the editor as a data: URL. */
+  makePicker() {
+    const picker = el("input", { type: "file", accept: "image/*", "aria-label": `${this.name}: choose a picture file` });
+    picker.addEventListener("change", () => {
+      const [file] = picker.files;
+      if (!file) return;
+      const reader = new FileReader();
+      reader.addEventListener("load", () => {
+        this.control.value = JSON.stringify({ url: reader.result });
+        this.validate();
+      });
+      reader.readAsDataURL(file);
+    });
+    return el("div", { class: "picker" }, picker);
+  }
+
   /** The field's value: `{value}`, `{omit: true}` when left empty, or `{error}`. */
   read() {
     const control = this.control;
@@ -177,6 +195,9 @@ class Field {
     const actual = Array.isArray(value) ? "array" : value === null ? "null" : typeof value;
     if ((expected === "array" || expected === "object") && actual !== expected) {
       return { error: `Expected a JSON ${expected === "array" ? "list" : "object"}, got ${actual}.` };
+    }
+    if (this.dspyType === "Image" && !value?.url) {
+      return { error: "Give the picture's URL, or choose a file." };
     }
     return { value };
   }
