@@ -216,7 +216,7 @@ def test_tokens_appear_before_the_run_ends_and_add_up_to_the_prediction(
     with serve(example_project, fake_lm, tmp_path, "qa", "delay-40ms") as service:
         session = open_page(service.url)
         session.control("question").fill("What is DSPy?")
-        session.button("Run").click()
+        session.control("question").press("Control+Enter")  # the keyboard's Run
         answer, stop = session.region("answer"), session.button("Stop")
         # One look at both (note 2): text in the field while the run still goes on.
         session.page.wait_for_function(
@@ -244,7 +244,8 @@ def test_stop_cancels_the_run_and_closes_the_upstream_stream(
         # The fake LM goes silent after three chunks: the run cannot end by itself.
         expect(session.region("Status")).to_contain_text("Thinking...")
         expect(session.button("Stop")).to_be_enabled()
-        session.button("Stop").click()
+        session.button("Stop").focus()
+        session.page.keyboard.press("Enter")  # the button, from the keyboard
         alert = session.page.get_by_role("alert")
         expect(alert).to_contain_text("Stopped")
         expect(alert).to_contain_text("cancelled")
@@ -302,6 +303,12 @@ def test_a_json_field_is_checked_as_it_is_typed_and_a_bad_one_sends_nothing(
         expect(snippet).to_contain_text('"hints": [\n        "fine",\n    ],')
         expect(snippet).not_to_contain_text('"language"')
         expect(snippet).to_contain_text('"strict": False')
+        # What only the service checks comes back beside its field: the spec's max_input_chars.
+        session.control("text").fill("x" * 20_001)
+        session.button("Run").click()
+        expect(session.page.get_by_role("alert").locator("code")).to_have_text("invalid_input")
+        expect(session.control("text")).to_have_attribute("aria-invalid", "true")
+        expect(session.control("text")).to_be_focused()
 
 
 def test_with_api_keys_the_page_asks_for_one_and_says_when_it_is_wrong(
@@ -357,6 +364,7 @@ def test_screenshot_of_an_agent_thinking(
         expect(session.button("Stop")).to_be_enabled()
         session.page.screenshot(path=str(folder / f"{shot}.png"), full_page=True)
         expect(session.region("Prediction").get_by_role("term")).to_have_count(2, timeout=90_000)
+        session.page.screenshot(path=str(tmp_path / f"{shot}-done.png"), full_page=True)
         session.assert_clean()
 
 

@@ -157,6 +157,15 @@ async function copy(kind) {
 }
 
 $("inputs").addEventListener("submit", start);
+// From the keyboard: Ctrl+Enter (or Cmd+Enter) runs from any field, Escape stops.
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !run && !$("run").disabled) {
+    event.preventDefault();
+    $("inputs").requestSubmit($("run"));
+  } else if (event.key === "Escape" && run) {
+    stop();
+  }
+});
 $("stop").addEventListener("click", stop);
 $("program").addEventListener("change", showProgram);
 $("copy-curl").addEventListener("click", () => copy("curl"));
