@@ -22,6 +22,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -335,6 +337,18 @@ def test_with_api_keys_the_page_asks_for_one_and_says_when_it_is_wrong(
         assert KEY not in session.page.get_by_label("Request snippet").inner_text()
         storage = session.page.evaluate("[localStorage.length, document.cookie]")
         assert storage == [0, ""]  # the key lives in sessionStorage alone
+        # The copied requests run as they are, with the key from the environment.
+        for button, command in [
+            ("Copy as Python", [sys.executable, "-c"]),
+            ("Copy as curl", ["bash", "-c"]),
+        ]:
+            session.button(button).click()
+            snippet = session.page.get_by_label("Request snippet").inner_text()
+            done = subprocess.run(
+                [*command, snippet], env={**os.environ, "API_KEY": KEY},
+                capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            assert "event: done" in done.stdout, (button, done.stdout, done.stderr)
 
 
 def test_the_playground_is_off_when_the_setting_says_so(

@@ -26,7 +26,13 @@ function askForKey(message) {
 }
 
 async function loadPrograms() {
-  const answer = await getJson("/v1/programs");
+  let answer;
+  try {
+    answer = await getJson("/v1/programs");
+  } catch (error) {
+    view.error({ code: "network_error", message: `The service did not answer: ${error.message}` });
+    return;
+  }
   if (!answer.ok) {
     if (answer.status === 401) {
       askForKey(apiKey() ? "The service refused this API key." : "This service needs an API key.");
@@ -179,7 +185,7 @@ $("api-key").addEventListener("keydown", (event) => {
 });
 /** Ask for a key first when the service has keys on; then list the programs. */
 async function begin() {
-  const config = await getJson("/playground/config.json");
+  const config = await getJson("/playground/config.json").catch(() => ({ ok: false }));
   keysOn = config.ok && config.value.api_keys;
   if (config.ok && config.value.title) {
     $("service-title").textContent = `${config.value.title}: playground`;
