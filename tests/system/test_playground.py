@@ -44,6 +44,8 @@ from .serving import served, wait_until
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
+# Generous, for a busy machine: these are deadlines for what must happen, not waits.
+expect.set_options(timeout=20_000)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -329,14 +331,18 @@ def test_with_api_keys_the_page_asks_for_one_and_says_when_it_is_wrong(
         alert = session.page.get_by_role("alert")
         expect(alert).to_contain_text("The service refused this API key.")
         expect(alert.locator("code")).to_have_text("unauthorized")
+        # A refused key is not kept: a reload asks again.
+        assert session.page.evaluate("sessionStorage.length") == 0
         session.control("API key").fill(KEY)
         session.button("Use key").click()
         expect(alert).to_have_count(0)
         run_and_check(session, qa_program(service, **{"X-API-Key": KEY}))
         expect(session.page.get_by_label("Request snippet")).to_contain_text("$API_KEY")
         assert KEY not in session.page.get_by_label("Request snippet").inner_text()
-        storage = session.page.evaluate("[localStorage.length, document.cookie]")
-        assert storage == [0, ""]  # the key lives in sessionStorage alone
+        storage = session.page.evaluate(
+            "[sessionStorage.length, localStorage.length, document.cookie]"
+        )
+        assert storage == [1, 0, ""]  # the key lives in sessionStorage alone
         # The copied requests run as they are, with the key from the environment.
         snippets = [("Copy as Python", [sys.executable, "-c"])]
         if shutil.which("curl"):

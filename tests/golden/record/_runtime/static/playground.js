@@ -16,11 +16,12 @@ let form = null;
 let run = null; // the run in progress: {controller, runId, stopping}
 let keysOn = false;
 
-/** Ask for a key (again): shown whenever the service answered 401. */
-function askForKey(message) {
+/** Ask for a key (again) after a 401; a refused key is forgotten, but left in the field to fix. */
+function askForKey(fallback) {
+  const message = apiKey() ? "The service refused this API key." : fallback;
+  setApiKey("");
   keysOn = true;
   $("key-box").hidden = false;
-  $("api-key").value = apiKey();
   $("api-key").focus();
   view.error({ code: "unauthorized", message }, "Enter a valid API key above, then choose Use key.");
 }
@@ -35,7 +36,7 @@ async function loadPrograms() {
   }
   if (!answer.ok) {
     if (answer.status === 401) {
-      askForKey(apiKey() ? "The service refused this API key." : "This service needs an API key.");
+      askForKey("This service needs an API key.");
     } else {
       view.error(answer.error, "The programs could not be listed.");
     }
@@ -106,7 +107,7 @@ async function stream(program, body, current) {
   current.runId = response.headers.get("X-Run-ID");
   if (!response.ok) {
     const error = await errorOf(response);
-    if (response.status === 401) askForKey(apiKey() ? "The service refused this API key." : error.message);
+    if (response.status === 401) askForKey(error.message);
     else if (error.code === "invalid_input") {
       view.error(error, "See the fields marked above.");
       form.showServerErrors(error.fields)?.control.focus();
