@@ -138,6 +138,11 @@ export class RunView {
     this.showTimings("done");
   }
 
+  /** A passing remark on the run, such as a reconnection, in the status timeline. */
+  note(message) {
+    this.status({ hook: "note", tool: null, message });
+  }
+
   /** A failed run: an error event, or an error response before the stream began. */
   error({ code, message }, advice = "") {
     this.finished = performance.now();

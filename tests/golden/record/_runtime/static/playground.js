@@ -3,7 +3,7 @@
 
 import { InputForm } from "./form.js";
 import { curl, python } from "./snippets.js";
-import { apiKey, errorOf, getJson, post, readEvents, serviceUrl, setApiKey } from "./stream.js";
+import { apiKey, authHeaders, errorOf, getJson, post, readEvents, serviceUrl, setApiKey } from "./stream.js";
 import { RunView } from "./view.js";
 
 const $ = (id) => document.getElementById(id);
@@ -13,7 +13,7 @@ const view = new RunView({
 });
 let programs = [];
 let form = null;
-let run = null; // the run in progress: {controller, runId, stopping}
+let run = null; // the run in progress: {controller, runId, lastEventId, stopping}
 let keysOn = false;
 
 /** Ask for a key (again) after a 401; a refused key is forgotten, but left in the field to fix. */
@@ -87,7 +87,7 @@ async function start(event) {
   }
   $("snippet").textContent = curl(request(program, body));
   view.start(program);
-  run = { controller: new AbortController(), runId: null, stopping: false };
+  run = { controller: new AbortController(), runId: null, lastEventId: null, retry: 1000, stopping: false };
   setRunning(true);
   try {
     await stream(program, body, run);
@@ -101,7 +101,7 @@ async function start(event) {
 }
 
 async function stream(program, body, current) {
-  const response = await post(program.endpoints.stream, body, {
+  let response = await post(program.endpoints.stream, body, {
     signal: current.controller.signal, accept: "text/event-stream",
   });
   current.runId = response.headers.get("X-Run-ID");
@@ -114,18 +114,59 @@ async function stream(program, body, current) {
     } else view.error(error);
     return;
   }
-  let ended = false;
-  for await (const { event, data } of readEvents(response)) {
+  // A connection that breaks mid-run is followed again from the last event seen
+  // (GET /v1/runs/{run}/events with Last-Event-ID): no gap, no duplicate, no second
+  // run. Each try waits the stream's `retry` milliseconds, doubled after each failure.
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      if (await follow(response, current)) return;
+    } catch (error) {
+      if (current.stopping || !current.runId || attempt >= RESUMES) throw error;
+    }
+    if (current.stopping || !current.runId || attempt >= RESUMES) break;
+    view.note(`The connection broke; following the run again (${attempt + 1} of ${RESUMES}).`);
+    response = await resume(current, current.retry * 2 ** attempt);
+    if (response.status >= 400) {
+      view.error(await errorOf(response));
+      return;
+    }
+  }
+  view.error({ code: "cut_off", message: "The stream ended before the run did." });
+}
+
+const RESUMES = 3;
+
+/** Show the events of `response` until the run's end (true) or the stream's (false). */
+async function follow(response, current) {
+  for await (const { event, id, retry, data } of readEvents(response)) {
+    if (id) current.lastEventId = id;
+    if (retry !== null) current.retry = retry;
     if (event === "token") view.token(data);
     else if (event === "status") view.status(data);
     else if (event === "prediction") view.prediction(data);
-    else if (event === "done" || event === "error") {
-      ended = true;
-      if (event === "done") view.done();
-      else view.error(data);
+    else if (event === "done") {
+      view.done();
+      return true;
+    } else if (event === "error") {
+      view.error(data);
+      return true;
     }
   }
-  if (!ended) view.error({ code: "cut_off", message: "The stream ended before the run did." });
+  return false;
+}
+
+/** The run's stream again after `delay` ms; a failed connection counts as an empty one. */
+async function resume(current, delay) {
+  await new Promise((resolve) => setTimeout(resolve, delay));
+  const headers = { ...authHeaders(), accept: "text/event-stream" };
+  if (current.lastEventId) headers["Last-Event-ID"] = current.lastEventId;
+  const path = `/v1/runs/${encodeURIComponent(current.runId)}/events`;
+  try {
+    return await fetch(serviceUrl(path), { headers, signal: current.controller.signal });
+  } catch (error) {
+    if (current.stopping) throw error;
+    return new Response("");  // empty: the loop above tries again
+  }
 }
 
 /** Cancel the run on the service (which ends its stream with `cancelled`); abort if that fails. */

@@ -62,7 +62,7 @@ export function post(path, body, { signal, accept = "application/json" } = {}) {
 export async function* readEvents(response) {
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
-  let event = { event: "message", id: null, data: [] };
+  let event = { event: "message", id: null, retry: null, data: [] };
   for (;;) {
     const { value, done } = await reader.read();
     if (done) break;
@@ -74,8 +74,10 @@ export async function* readEvents(response) {
       const line = buffer.slice(0, end);
       buffer = buffer.slice(buffer.startsWith("\r\n", end) ? end + 2 : end + 1);
       if (line === "") {
-        if (event.data.length) yield { event: event.event, id: event.id, data: parse(event.data.join("\n")) };
-        event = { event: "message", id: null, data: [] };
+        if (event.data.length) {
+          yield { event: event.event, id: event.id, retry: event.retry, data: parse(event.data.join("\n")) };
+        }
+        event = { event: "message", id: null, retry: null, data: [] };
         continue;
       }
       if (line.startsWith(":")) continue;
@@ -86,6 +88,7 @@ export async function* readEvents(response) {
       if (field === "event") event.event = text;
       else if (field === "data") event.data.push(text);
       else if (field === "id") event.id = text;
+      else if (field === "retry" && /^\d+$/.test(text)) event.retry = Number(text);
     }
   }
 }
