@@ -336,8 +336,12 @@ def _print_ready(model: ServiceModel, url: str, api_base: str, console: Console)
     inputs = {f.name: f.type.sample for f in program.signature.inputs}
     if inputs and program.signature.inputs[0].type.annotation == "str":
         inputs[program.signature.inputs[0].name] = "What is DSPy?"
-    console.print(f"fake LM at {api_base}; service at {url}/docs", highlight=False)
-    console.print("try, in another terminal:")
+    console.print(
+        f"fake LM at {api_base}; service at {url} (API docs at {url}/docs)", highlight=False
+    )
+    if model.server.playground:
+        console.print(f"open the playground in a browser: {url}/playground", highlight=False)
+    console.print("or try, in another terminal:")
     console.print(
         escape(
             f"  curl -N -X POST {url}/v1/{program.name}/stream "

@@ -80,3 +80,4 @@ class ServerSpec(SpecModel):
     redis_url: RedisUrl | None = spec_field("redis_url")
     port: int = spec_field("port")
     workers: int = spec_field("workers")
+    playground: bool = spec_field("playground")

@@ -33,10 +33,10 @@ READY = "curl -N"  # the line the demo prints once it serves
 TIMEOUT = 90.0
 
 
-def demo_command(out: Path, port: int) -> list[str]:
+def demo_command(out: Path, port: int, spec: Path = SPECS / "qa.yaml") -> list[str]:
     return [
         sys.executable, "-m", "dspy_forge", "demo",
-        "--spec", str(SPECS / "qa.yaml"), "--out", str(out), "--port", str(port),
+        "--spec", str(spec), "--out", str(out), "--port", str(port),
     ]  # fmt: skip
 
 
@@ -95,10 +95,10 @@ def wait_for(condition: object, timeout: float) -> bool:
 class Demo:
     """``dspy-forge demo`` in a subprocess, its output read line by line."""
 
-    def __init__(self, out: Path, port: int) -> None:
+    def __init__(self, out: Path, port: int, spec: Path = SPECS / "qa.yaml") -> None:
         self.port = port
         self.process = subprocess.Popen(
-            demo_command(out, port),
+            demo_command(out, port, spec),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -6,6 +6,7 @@ from dspy.utils.dummies import DummyLM
 from fastapi.testclient import TestClient
 
 from qa_service.app import create_app
+from qa_service.runtime import playground
 from qa_service.settings import Settings
 
 PROGRAMS = [
@@ -57,3 +58,16 @@ def test_readyz_reports_every_program() -> None:
     body = client().get("/readyz").json()
     assert body["ready"] is True
     assert sorted(body["programs"]) == sorted(PROGRAMS)
+
+
+def test_the_playground_loads_without_a_key_under_a_strict_policy() -> None:
+    guarded = client(api_keys=["a-key"])
+    for name in playground.FILES:
+        path = "/playground" if name == "index.html" else f"/playground/{name}"
+        response = guarded.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["content-type"] == playground.FILES[name]
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert guarded.get("/playground/config.json").json()["api_keys"] is True
+    assert guarded.get("/playground/other.js").status_code == 404
+    assert client(playground=False).get("/playground").status_code == 404

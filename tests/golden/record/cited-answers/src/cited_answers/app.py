@@ -14,7 +14,7 @@ from fastapi_offline import FastAPIOffline
 from . import __version__, health, routes
 from .chat import chat_programs
 from .programs import build_programs
-from .runtime import run_routes
+from .runtime import playground, run_routes
 from .runtime.body import BodySizeLimit
 from .runtime.http import RequestBoundary, add_error_handlers
 from .runtime.logs import configure_logging
@@ -36,6 +36,10 @@ def create_app(settings: Settings | None = None, *, lm: dspy.BaseLM | None = Non
     """Build the app; ``lm``, when given, replaces every program's LM (tests, embedding)."""
     settings = settings or get_settings()
     open_paths = [*settings.open_paths, *(DOCS_PAGES if settings.docs_public else [])]
+    open_prefixes = [DOCS_ASSETS] if settings.docs_public else []
+    if settings.playground:  # the page loads without a key; its API calls carry one
+        open_paths.append(playground.PATH)
+        open_prefixes.append(playground.ASSETS)
     configure_logging(settings.log_format, settings.log_level)
     for warning in settings.warnings():
         logger.warning("%s", warning)
@@ -76,6 +80,8 @@ def create_app(settings: Settings | None = None, *, lm: dspy.BaseLM | None = Non
     app.state.protocols = enabled_protocols(settings)
     for protocol in app.state.protocols:
         protocol.install(app)
+    if settings.playground:
+        app.include_router(playground.router)
     install_openapi(
         app, keys=bool(settings.api_keys), open_paths=open_paths, streams=routes.STREAMS
     )
@@ -99,7 +105,7 @@ def create_app(settings: Settings | None = None, *, lm: dspy.BaseLM | None = Non
         ApiKeyMiddleware,
         keys=[key.get_secret_value() for key in settings.api_keys],
         open_paths=open_paths,
-        open_prefixes=[DOCS_ASSETS] if settings.docs_public else [],
+        open_prefixes=open_prefixes,
     )
     if settings.cors_origins:
         app.add_middleware(

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
         description="Serve /docs, /redoc and /openapi.json without an API key (Swagger UI then "
         "takes the key with its Authorize button).",
     )
+    playground: bool = Field(
+        True,
+        description="Serve the playground at /playground, a page that runs the programs in a "
+        "browser (the page loads without an API key; its calls to the API need one).",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         [],
         description="Origins allowed by CORS, such as https://app.example.com; with none, CORS is "
