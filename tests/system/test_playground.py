@@ -384,6 +384,9 @@ def test_screenshot_of_an_agent_thinking(
         session.button("Run").click()
         steps = session.region("next_thought").get_by_role("listitem")
         expect(steps.nth(1)).to_contain_text("Thought")
+        # The first step's tool call shows its arguments, and the timeline too.
+        expect(steps.nth(0)).to_contain_text('"query"')
+        expect(session.region("Status")).to_contain_text('"query"')
         expect(session.button("Stop")).to_be_enabled()
         session.page.screenshot(path=str(folder / f"{shot}.png"), full_page=True)
         expect(session.region("Prediction").get_by_role("term")).to_have_count(2, timeout=90_000)

@@ -103,7 +103,8 @@ export class RunView {
       el("span", { class: "at" }, at),
       el("span", { class: "hook" }, data.hook ?? "status"),
       data.tool ? el("span", { class: "tool" }, data.tool) : null,
-      el("span", { class: "message" }, data.message ?? ""));
+      el("span", { class: "message" }, data.message ?? ""),
+      data.args ? el("code", { class: "args" }, data.args) : null);
     this.$.timeline.append(item);
     if (this.stepsRegion() && data.tool && data.hook) this.toolEvent(data);
     this.lastKey = "status";
@@ -114,12 +115,12 @@ export class RunView {
       const current = this.step(false, true);
       current.tool = data.tool;
       current.item.append(el("p", { class: "label" }, "Tool"),
-        el("p", { class: "tool-call" }, el("strong", {}, data.tool), " ", data.message ?? ""));
+        el("p", { class: "tool-call" }, el("strong", {}, data.tool), " ", data.args ?? data.message ?? ""));
       if (data.call_id) current.calls.set(data.call_id, current);
     } else if (data.hook === "tool_end" || data.hook === "tool_error") {
       const current = this.steps.find((step) => step.calls.has(data.call_id)) ?? this.step(false, false);
       current.item.append(el("p", { class: "label" }, data.hook === "tool_error" ? "Tool failed" : "Observation"),
-        el("p", { class: data.hook === "tool_error" ? "observation failed" : "observation" }, data.message ?? ""));
+        el("p", { class: data.hook === "tool_error" ? "observation failed" : "observation" }, data.output ?? data.message ?? ""));
     }
   }
 
