@@ -265,11 +265,16 @@ def test_a_replica_killed_mid_run_leaves_its_readers_done_or_run_lost_never_a_ha
                 return await httpx_sse_events(url, question(), timeout=60)
 
             streams = [asyncio.ensure_future(one(i * 0.02)) for i in range(50)]
-            # Kill it once it runs some of them (however loaded the machine is); by then
-            # the first ones may have ended.
+
+            # Kill it once it runs some of them and has written events of them (about
+            # twenty events' data), however loaded the machine is: a client that got no
+            # event before the kill re-sends its POST, a new run elsewhere that ends done.
+            def started(stats: dict[str, int]) -> bool:
+                return stats.get("owned_runs", 0) >= 5 and stats.get("kept_bytes", 0) >= 4000
+
             async with asyncio.timeout(30):
                 # The other process has no event to wait for: poll it.
-                while (await asyncio.to_thread(debug_stats, doomed)).get("owned_runs", 0) < 5:  # noqa: ASYNC110
+                while not started(await asyncio.to_thread(debug_stats, doomed)):  # noqa: ASYNC110
                     await asyncio.sleep(0.02)
             doomed.process.send_signal(signal.SIGKILL)
             return await asyncio.gather(*streams)
