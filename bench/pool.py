@@ -26,12 +26,12 @@ from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "true")
 
-from bench import load  # noqa: E402
-from bench.servers import BASE_ENV, PROGRAMS, SERVICE_ENV, generate_project, lm_env  # noqa: E402
-from bench.suite import body, machine, path_of, say  # noqa: E402
-from dspy_forge.dev.devserver import running_service  # noqa: E402
-from dspy_forge.dev.fakelm.scenario import DEFAULT_WORDS  # noqa: E402
-from dspy_forge.dev.fakelm.testing import running_fake_lm  # noqa: E402
+from bench import load
+from bench.servers import BASE_ENV, PROGRAMS, SERVICE_ENV, generate_project, lm_env
+from bench.suite import body, machine, path_of, say
+from dspy_forge.dev.devserver import running_service
+from dspy_forge.dev.fakelm.scenario import DEFAULT_WORDS
+from dspy_forge.dev.fakelm.testing import running_fake_lm
 
 PROGRAM = "qa"
 
