@@ -52,3 +52,24 @@ def test_quick_bench_reports_every_section(tmp_path: Path) -> None:
     report = (out / "report.md").read_text()
     assert "Server CPU per completed stream" in report
     assert "Time to first token" in report
+
+
+def test_pool_bench_sees_the_pool_size_at_the_fake_lm(tmp_path: Path) -> None:
+    out = tmp_path / "pool"
+    command = [sys.executable, "-m", "bench.pool", "--streams", "12", "--pools", "4,12"]
+    result = subprocess.run(
+        [*command, "--pace-ms", "20", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    small, large = json.loads((out / "pool.json").read_text())["rows"]
+    for row in (small, large):
+        assert row["whole"] == row["streams"] == 12 and not row["errors"]
+        assert row["tokens"] == row["tokens_expected"]
+        assert row["gap_p99_ms"] is not None
+    assert small["upstream_peak"] <= 4  # DSPy's engine held to the pool the setting gave it
+    assert large["upstream_peak"] > 4

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RECORD = ROOT / "tests" / "golden" / "record"
 # Golden projects: (folder, package, programs with their own LM).
 PROJECTS = [("qa", "qa_service", []), ("toolbox", "toolbox", ["translate"])]
-PROGRAM_SETTINGS = ("lm_model", "lm_api_base", "lm_api_key")
+PROGRAM_SETTINGS = ("lm_model", "lm_api_base", "lm_api_key", "lm_max_connections")
 
 
 def expected(own_lm: list[str]) -> list[str]:

@@ -20,6 +20,7 @@ COUNTERS = (
     "streams_disconnected",
     "connections_aborted",
     "streams_open",
+    "streams_open_peak",
     "chunks_sent",
 )
 """Counter names.
@@ -29,7 +30,9 @@ COUNTERS = (
 ``errors``: injected HTTP errors; ``streams_started``/``streams_completed``: streams begun and
 ended with ``[DONE]``; ``streams_disconnected``: the client left before the stream ended;
 ``connections_aborted``: the server dropped a connection on purpose (``break-after-<n>``);
-``streams_open``: streams in progress now; ``chunks_sent``: content chunks written.
+``streams_open``: streams in progress now; ``streams_open_peak``: the most streams in progress
+at once since the last reset (a reset starts it from the streams open then);
+``chunks_sent``: content chunks written.
 """
 
 
@@ -42,10 +45,18 @@ class Counters:
         self.values: dict[str, int] = dict.fromkeys(COUNTERS, 0)
 
     def reset(self) -> None:
-        """Zero every counter except ``streams_open``, which describes the present."""
+        """Zero every counter except ``streams_open``, which describes the present (and the peak
+        starts again from it)."""
         open_now = self.values["streams_open"]
         self.values = dict.fromkeys(COUNTERS, 0)
-        self.values["streams_open"] = open_now
+        self.values["streams_open"] = self.values["streams_open_peak"] = open_now
+
+    def add(self, name: str, by: int) -> None:
+        """Add ``by`` to counter ``name``; a new high of ``streams_open`` raises its peak."""
+        values = self.values
+        values[name] += by
+        if name == "streams_open" and values[name] > values["streams_open_peak"]:
+            values["streams_open_peak"] = values[name]
 
 
 class Stats:
@@ -57,11 +68,11 @@ class Stats:
 
     def bump(self, scenario: str, name: str, by: int = 1) -> None:
         """Add ``by`` to counter ``name`` in the total and in ``scenario``'s counters."""
-        self.total.values[name] += by
+        self.total.add(name, by)
         counters = self.scenarios.get(scenario)
         if counters is None:
             counters = self.scenarios[scenario] = Counters()
-        counters.values[name] += by
+        counters.add(name, by)
 
     def reset(self) -> None:
         """Zero all counters (open streams stay counted as open)."""

@@ -258,3 +258,23 @@ def test_server_wide_default_scenario() -> None:
 def test_main_rejects_an_unknown_scenario(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--scenario", "slow"]) == 2
     assert "unknown fake LM scenario switch" in capsys.readouterr().err
+
+
+async def test_streams_open_peak_counts_overlapping_streams(
+    fake_lm: FakeLM, client: httpx.AsyncClient
+) -> None:
+    scenario = "delay-30ms+words-8"
+    url = f"{fake_lm.scenario_base(scenario)}/chat/completions"
+    await fake_lm.areset()
+
+    async def one() -> None:
+        async with client.stream("POST", url, json=body(stream=True)) as response:
+            async for _ in sse_events(response):
+                pass
+
+    await asyncio.gather(*(one() for _ in range(3)))
+    stats = await fake_lm.astats()
+    assert stats["streams_open"] == 0
+    assert stats["streams_open_peak"] == stats["scenarios"][scenario]["streams_open_peak"] == 3
+    await fake_lm.areset()
+    assert (await fake_lm.astats())["streams_open_peak"] == 0

@@ -2,7 +2,8 @@
 
 Only ``api_key``, ``api_base`` and ``timeout`` are passed as client settings:
 any other (headers, for example) silently moves DSPy from its native engine to
-LiteLLM, which costs several times the CPU per request.
+LiteLLM, which costs several times the CPU per request. The size of the LM's
+connection pool is not a client setting: ``lm_pool`` sets it on the native engine.
 """
 
 import logging
@@ -10,6 +11,8 @@ import os
 from dataclasses import dataclass
 
 import dspy
+
+from .lm_pool import set_max_connections
 
 logger = logging.getLogger(__name__)
 
@@ -28,13 +31,17 @@ class LMConfig:
 
 @dataclass(frozen=True)
 class LMOverrides:
-    """Environment overrides (LM_MODEL, LM_API_BASE, LM_API_KEY) of the service's LM."""
+    """Environment overrides (LM_MODEL, LM_API_BASE, LM_API_KEY, ...) of the service's LM.
+
+    ``max_connections`` is the most calls in flight to the LM at once (its connection pool).
+    """
 
     model: str | None = None
     api_base: str | None = None
     api_key: str | None = None
     timeout: float | None = None
     num_retries: int | None = None
+    max_connections: int | None = None
 
 
 def lm_configured(
@@ -80,6 +87,9 @@ def build_lm(config: LMConfig, overrides: LMOverrides | None = None) -> dspy.LM:
     if config.max_tokens is not None:
         generation["max_tokens"] = config.max_tokens
     retries = {} if overrides.num_retries is None else {"num_retries": overrides.num_retries}
-    return dspy.LM(
+    lm = dspy.LM(
         overrides.model or config.model, cache=config.cache, **retries, **client, **generation
     )
+    if overrides.max_connections is not None:
+        set_max_connections(lm, overrides.max_connections)
+    return lm

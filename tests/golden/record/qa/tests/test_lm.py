@@ -4,6 +4,7 @@ from dspy.clients.backend_selection import select_backend
 
 from qa_service.programs import SERVICE_LM
 from qa_service.runtime.lm import LMOverrides, build_lm
+from qa_service.settings import Settings
 
 
 def test_service_lm_uses_the_native_engine() -> None:
@@ -21,3 +22,12 @@ def test_environment_overrides_replace_the_spec() -> None:
     lm = build_lm(SERVICE_LM, overrides)
     assert lm.model == "openai/other-model"
     assert lm.kwargs["api_base"] == "http://127.0.0.1:9/v1"
+
+
+def test_the_lm_connection_pool_is_a_setting() -> None:
+    settings = Settings(_env_file=None, lm_max_connections=500)
+    overrides = settings.lm_overrides()
+    assert overrides.max_connections == 500
+    lm = build_lm(SERVICE_LM, overrides)
+    assert lm._engine_store.max_connections == 500
+    assert select_backend(lm).native

@@ -4,6 +4,7 @@ from dspy.clients.backend_selection import select_backend
 
 from toolbox.programs import SERVICE_LM
 from toolbox.runtime.lm import LMOverrides, build_lm
+from toolbox.settings import Settings
 
 
 def test_service_lm_uses_the_native_engine() -> None:
@@ -21,3 +22,19 @@ def test_environment_overrides_replace_the_spec() -> None:
     lm = build_lm(SERVICE_LM, overrides)
     assert lm.model == "openai/other-model"
     assert lm.kwargs["api_base"] == "http://127.0.0.1:9/v1"
+
+
+def test_the_lm_connection_pool_is_a_setting() -> None:
+    settings = Settings(_env_file=None, lm_max_connections=500)
+    overrides = settings.lm_overrides()
+    assert overrides.max_connections == 500
+    lm = build_lm(SERVICE_LM, overrides)
+    assert lm._engine_store.max_connections == 500
+    assert select_backend(lm).native
+
+
+def test_the_translate_lm_has_its_own_connection_pool() -> None:
+    settings = Settings(_env_file=None, lm_max_connections=500)
+    assert settings.lm_overrides("translate_lm").max_connections == 500
+    settings = Settings(_env_file=None, translate_lm_max_connections=50)
+    assert settings.lm_overrides("translate_lm").max_connections == 50

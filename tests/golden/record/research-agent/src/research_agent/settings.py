@@ -47,6 +47,14 @@ class Settings(BaseSettings):
         ge=0,
         description="Retries of a failed LM call (DSPy's default when unset).",
     )
+    lm_max_connections: int = Field(
+        1000,
+        gt=0,
+        le=100000,
+        description="Calls in flight to the LM at once, the size of its connection pool on DSPy's "
+        "native engine (DSPy's own is 100); past it, calls wait for a free "
+        "connection.",
+    )
 
     # Access
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
@@ -297,14 +305,17 @@ class Settings(BaseSettings):
         return found
 
     def lm_overrides(self, prefix: str = "lm") -> LMOverrides:
-        """The settings named ``{prefix}_model``, ``_api_base``, ``_api_key``, and the timeout."""
+        """The settings named ``{prefix}_model``, ``_api_base``, ``_api_key``, ``_max_connections``
+        (LM_MAX_CONNECTIONS when a program's is unset), and the timeout."""
         api_key: SecretStr | None = getattr(self, f"{prefix}_api_key")
+        max_connections: int | None = getattr(self, f"{prefix}_max_connections")
         return LMOverrides(
             model=getattr(self, f"{prefix}_model"),
             api_base=getattr(self, f"{prefix}_api_base"),
             api_key=api_key.get_secret_value() if api_key else None,
             timeout=self.lm_timeout,
             num_retries=self.lm_num_retries,
+            max_connections=max_connections or self.lm_max_connections,
         )
 
     def run_limits(self) -> RunLimits:
