@@ -22,7 +22,7 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from dspy_forge.dev.devserver import free_port
+from dspy_forge.dev.devserver import fake_lm_env, free_port
 from dspy_forge.dev.fakelm.testing import FakeLM
 
 from .serving import served, wait_until
@@ -156,3 +156,54 @@ def test_a_react_stream_is_one_span_tree_in_phoenix(
         assert lm["attributes"]["llm.model_name"] == "fake-model"  # fake_lm_env's model
         assert lm["attributes"]["llm.token_count.prompt"] > 0
         assert lm["attributes"]["llm.token_count.completion"] > 0
+
+
+OFF_CHECK = """
+import sys
+
+import dspy
+
+from research_agent.app import create_app
+from research_agent.runtime import tracing
+
+before = list(dspy.settings.callbacks)
+create_app()
+# The mcp SDK imports opentelemetry's API itself; the SDK, exporter and instrumentor are ours.
+ours = ("opentelemetry.sdk", "opentelemetry.exporter", "openinference")
+loaded = sorted(m for m in sys.modules if m.startswith(ours))
+assert not loaded, loaded
+assert dspy.settings.callbacks == before, dspy.settings.callbacks
+assert not tracing.enabled()
+# Off, every run gets the same null context: nothing is allocated per run.
+assert tracing.run_span("agent", "stream", "r", "q") is tracing.run_span("other", "json")
+cases = [
+    ({}, False),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, True),
+    ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4318/v1/traces"}, True),
+    ({"OTEL_TRACES_EXPORTER": "otlp"}, True),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4318", "OTEL_SDK_DISABLED": "TRUE"}, False),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4318", "OTEL_TRACES_EXPORTER": "none"}, False),
+    ({"OTEL_SERVICE_NAME": "named-but-not-exported"}, False),
+]
+for environ, expected in cases:
+    assert tracing.wanted(environ) is expected, environ
+print("off")
+"""
+
+
+def test_with_no_otel_variables_nothing_of_opentelemetry_is_imported(
+    example_project: Callable[[str], Path], fake_lm: FakeLM
+) -> None:
+    project = example_project("research-agent")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(fake_lm_env(fake_lm.api_base), PYTHONPATH=str(project / "src"))
+    result = subprocess.run(
+        [sys.executable, "-c", OFF_CHECK],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("off")
