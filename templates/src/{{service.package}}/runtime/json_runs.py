@@ -23,10 +23,12 @@ from .errors import Failure, RunFailed, describe
 from .http import ErrorBody
 from .inputs import checked_inputs
 from .limits import TIMED_OUT
+from .logs import current_request_id
 from .metrics import Metrics, run_context
 from .program import ServedProgram
 from .run import ToResponse
 from .security import current_caller
+from .tracing import run_span
 
 T = TypeVar("T")
 R = TypeVar("R", bound=BaseModel)
@@ -135,7 +137,10 @@ class JsonRuns:
             raise RunFailed(refusal)
         try:
             async with asyncio.timeout(self.limits.deadline):
-                with run_context(self.metrics, program.name):
+                with (
+                    run_span(program.name, endpoint, request_id=current_request_id()),
+                    run_context(self.metrics, program.name),
+                ):
                     prediction = await program.predict(inputs)
         except TimeoutError as exc:
             count(program.name, endpoint, TIMED_OUT.code).inc()

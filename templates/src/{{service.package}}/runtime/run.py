@@ -33,10 +33,11 @@ from .admission import Admission
 from .errors import Failure, describe
 from .events import DoneEvent, ErrorEvent, Event, PredictionEvent, TokenEvent
 from .limits import TIMED_OUT
-from .logs import run_id_bound
+from .logs import current_request_id, run_id_bound
 from .metrics import Metrics, run_context
 from .program import ServedProgram
 from .runlog import ABANDONED, CANCELLED, DISCONNECTED, LogError, RunLog, RunRecord, RunStatus
+from .tracing import run_span
 
 # Every run's outcome is logged by one logger, the runs' (``<package>.runtime.runs``),
 # whichever module reports it, so that one filter sees them all.
@@ -108,43 +109,47 @@ class StreamedRun:
             return min(idle, deadline)
 
         result: dict[str, Any] | None = None
+        # The run's span (a null context when tracing is off) is current in this task:
+        # DSPy's module, LM and tool spans nest beneath it.
+        span = run_span(program.name, "stream", self.run_id, current_request_id())
         try:
-            try:
-                async with asyncio.timeout(next_timeout()) as clock:
-                    with run_context(self.metrics, program.name):
-                        async with contextlib.aclosing(program.events(inputs)) as items:
-                            async for item in items:
-                                if self._stop_reason is not None:
-                                    continue  # stopping: the cancel lands at the next await
-                                event = self._event(item, to_response)
-                                if isinstance(event, PredictionEvent):
-                                    result = event.outputs
-                                await self._append(event)
-                                clock.reschedule(next_timeout())
-            except TimeoutError:
-                logger.warning("%s: run timed out", program.name)
-                await self._end(RunStatus.FAILED, TIMED_OUT)
-            except asyncio.CancelledError:
-                reason = self._stop_reason or CANCELLED
-                logger.info("%s: run stopped: %s", program.name, reason.code)
-                status = (
-                    RunStatus.CANCELLED
-                    if reason in (CANCELLED, ABANDONED, DISCONNECTED)
-                    else RunStatus.FAILED
-                )
-                await self._end(status, reason)
-            except Exception as exc:
-                failure = describe(exc)
-                logger.log(
-                    failure.log_level,
-                    "%s: run failed: %s",
-                    program.name,
-                    failure.code,
-                    exc_info=exc,
-                )
-                await self._end(RunStatus.FAILED, failure)
-            else:
-                await self._end(RunStatus.DONE, None, result)
+            with span:
+                try:
+                    async with asyncio.timeout(next_timeout()) as clock:
+                        with run_context(self.metrics, program.name):
+                            async with contextlib.aclosing(program.events(inputs)) as items:
+                                async for item in items:
+                                    if self._stop_reason is not None:
+                                        continue  # stopping: the cancel lands at the next await
+                                    event = self._event(item, to_response)
+                                    if isinstance(event, PredictionEvent):
+                                        result = event.outputs
+                                    await self._append(event)
+                                    clock.reschedule(next_timeout())
+                except TimeoutError:
+                    logger.warning("%s: run timed out", program.name)
+                    await self._end(RunStatus.FAILED, TIMED_OUT)
+                except asyncio.CancelledError:
+                    reason = self._stop_reason or CANCELLED
+                    logger.info("%s: run stopped: %s", program.name, reason.code)
+                    status = (
+                        RunStatus.CANCELLED
+                        if reason in (CANCELLED, ABANDONED, DISCONNECTED)
+                        else RunStatus.FAILED
+                    )
+                    await self._end(status, reason)
+                except Exception as exc:
+                    failure = describe(exc)
+                    logger.log(
+                        failure.log_level,
+                        "%s: run failed: %s",
+                        program.name,
+                        failure.code,
+                        exc_info=exc,
+                    )
+                    await self._end(RunStatus.FAILED, failure)
+                else:
+                    await self._end(RunStatus.DONE, None, result)
         finally:
             self._close()
 

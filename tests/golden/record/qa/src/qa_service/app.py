@@ -14,7 +14,7 @@ from fastapi_offline import FastAPIOffline
 from . import __version__, health, routes
 from .chat import chat_programs
 from .programs import build_programs
-from .runtime import playground, run_routes
+from .runtime import playground, run_routes, tracing
 from .runtime.body import BodySizeLimit
 from .runtime.http import RequestBoundary, add_error_handlers
 from .runtime.logs import configure_logging
@@ -43,6 +43,8 @@ def create_app(settings: Settings | None = None, *, lm: dspy.BaseLM | None = Non
     configure_logging(settings.log_format, settings.log_level)
     for warning in settings.warnings():
         logger.warning("%s", warning)
+    # Tracing, only if the OTEL_* variables ask for it (runtime/tracing.py); off, it costs nothing.
+    tracing.start(__package__ or __name__, __version__)
     metrics = Metrics()
     # With API keys, a run is read and cancelled only with the key that started it.
     scoped = bool(settings.api_keys)
@@ -59,6 +61,7 @@ def create_app(settings: Settings | None = None, *, lm: dspy.BaseLM | None = Non
             yield
             await runs.drain()
         await runs.close()
+        tracing.shutdown()  # flush the spans still batched
 
     # FastAPIOffline serves Swagger UI and ReDoc from the package, not from a CDN.
     app = FastAPIOffline(
