@@ -37,7 +37,7 @@ the reply's text, so a module's end does not close it).
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
 from ag_ui.core import (
     BaseEvent,
@@ -64,7 +64,7 @@ from ag_ui.core import (
     ToolCallStartEvent,
 )
 from ag_ui.encoder import EventEncoder
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, FastAPI
 from starlette.responses import Response
 
 from ..errors import Failure, RunFailed
@@ -72,16 +72,14 @@ from ..events import ErrorEvent, Event, PredictionEvent, StatusEvent, TokenEvent
 from ..http import ERROR_RESPONSES, error_response
 from ..reading import RUN_ID_HEADER, ReaderResponse
 from ..runlog import CANCELLED
-from ..runs import Runs
 from .base import (
+    ChatDep,
     ChatEventStream,
     ChatInputError,
-    ChatProgram,
     Protocol,
+    RunsDep,
     Turn,
     chat_request,
-    get_chat,
-    get_runs,
 )
 
 PREFIX = "/agui"
@@ -118,8 +116,6 @@ def forwarded_inputs(body: RunAgentInput) -> dict[str, Any]:
 
 
 router = APIRouter(prefix=PREFIX, tags=["ag-ui"], responses=ERROR_RESPONSES)
-RunsDep = Annotated[Runs, Depends(get_runs)]
-ChatDep = Annotated[dict[str, ChatProgram], Depends(get_chat)]
 
 
 @router.post(

@@ -33,9 +33,9 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -46,17 +46,16 @@ from ..errors import Failure, RunFailed
 from ..events import ErrorEvent, PredictionEvent
 from ..logs import current_request_id
 from ..reading import RUN_ID_HEADER, ReaderResponse
-from ..runs import Runs
 from .base import (
+    ChatDep,
     ChatEventStream,
     ChatInputError,
     ChatProgram,
     Protocol,
+    RunsDep,
     Turn,
     chat_request,
     data_frame,
-    get_chat,
-    get_runs,
 )
 
 PREFIX = "/openai/v1"
@@ -252,8 +251,6 @@ def _validation_error(exc: RequestValidationError) -> JSONResponse:
 
 
 router = APIRouter(prefix=PREFIX, tags=["openai"], route_class=OpenAIRoute)
-RunsDep = Annotated[Runs, Depends(get_runs)]
-ChatDep = Annotated[dict[str, ChatProgram], Depends(get_chat)]
 
 
 def _program(chat: dict[str, ChatProgram], model: str) -> ChatProgram:

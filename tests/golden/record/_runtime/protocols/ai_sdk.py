@@ -27,9 +27,9 @@ endpoint does (``base.chat_request``). The answer is ``text/event-stream`` with
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
@@ -37,17 +37,15 @@ from ..errors import Failure, RunFailed
 from ..events import ErrorEvent, PredictionEvent, StatusEvent
 from ..http import ERROR_RESPONSES, error_response
 from ..reading import RUN_ID_HEADER, ReaderResponse
-from ..runs import Runs
 from .base import (
+    ChatDep,
     ChatEventStream,
     ChatInputError,
-    ChatProgram,
     Protocol,
+    RunsDep,
     Turn,
     chat_request,
     data_frame,
-    get_chat,
-    get_runs,
 )
 
 PREFIX = "/ai-sdk"
@@ -95,8 +93,6 @@ class UIChatRequest(BaseModel):
 
 
 router = APIRouter(prefix=PREFIX, tags=["ai-sdk"], responses=ERROR_RESPONSES)
-RunsDep = Annotated[Runs, Depends(get_runs)]
-ChatDep = Annotated[dict[str, ChatProgram], Depends(get_chat)]
 
 
 @router.post(

@@ -23,10 +23,10 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import dspy
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.sse import KEEPALIVE_COMMENT, format_sse_event
 from pydantic import BaseModel, ValidationError
 
@@ -261,3 +261,8 @@ async def get_runs(request: Request) -> Runs:
 async def get_chat(request: Request) -> dict[str, ChatProgram]:
     """Every program, as the chat protocols reach it (``chat.py``), by name."""
     return request.app.state.chat
+
+
+# The dependencies every protocol's routes take.
+RunsDep = Annotated[Runs, Depends(get_runs)]
+ChatDep = Annotated[dict[str, ChatProgram], Depends(get_chat)]
