@@ -24,7 +24,9 @@ lm: {model: openai/gpt-4o-mini, api_key_env: OPENAI_API_KEY}
 programs:
   qa:
     module: ChainOfThought
-    signature: "question, config: str | None, tags: list[str] | None, picture: Image | None -> answer, score: float"
+    signature: >-
+      question, config: str | None, tags: list[str] | None, picture: Image | None
+      -> answer, score: float
     stream: [{field: answer}]
 """
 
