@@ -43,9 +43,11 @@ from .base import (
     ChatInputError,
     Protocol,
     RunsDep,
+    TextPart,
     Turn,
     chat_request,
     data_frame,
+    text_of,
 )
 
 PREFIX = "/ai-sdk"
@@ -58,24 +60,16 @@ STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-class UIPart(BaseModel):
-    """A part of a UIMessage; only ``text`` parts reach a program."""
-
-    model_config = ConfigDict(extra="allow")
-    type: str
-    text: str | None = None
-
-
 class UIMessage(BaseModel):
     """A message of ``useChat``'s conversation."""
 
     model_config = ConfigDict(extra="allow")
     id: str = ""
     role: Literal["system", "user", "assistant"]
-    parts: list[UIPart] = Field(default_factory=list)
+    parts: list[TextPart] = Field(default_factory=list)
 
     def turn(self) -> Turn:
-        text = "".join(part.text or "" for part in self.parts if part.type == "text")
+        text = text_of(self.parts)
         return Turn(self.role, text)
 
 

@@ -53,9 +53,11 @@ from .base import (
     ChatProgram,
     Protocol,
     RunsDep,
+    TextPart,
     Turn,
     chat_request,
     data_frame,
+    text_of,
 )
 
 PREFIX = "/openai/v1"
@@ -63,25 +65,17 @@ OWNER = "dspy-forge"
 MODEL_NOT_FOUND = "model_not_found"
 
 
-class ContentPart(BaseModel):
-    """A part of a message's content; only text parts reach a program."""
-
-    model_config = ConfigDict(extra="allow")
-    type: str
-    text: str | None = None
-
-
 class ChatMessage(BaseModel):
     """A message of the conversation."""
 
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[ContentPart] | None = None
+    content: str | list[TextPart] | None = None
 
     def turn(self) -> Turn:
         content = self.content
         if isinstance(content, list):
-            content = "".join(part.text or "" for part in content if part.type == "text")
+            content = text_of(content)
         role = "tool" if self.role == "function" else self.role
         return Turn(role, content or "")
 

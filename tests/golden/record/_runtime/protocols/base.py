@@ -28,7 +28,7 @@ from typing import Annotated, Any, Literal
 import dspy
 from fastapi import Depends, FastAPI, Request
 from fastapi.sse import KEEPALIVE_COMMENT, format_sse_event
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..events import DoneEvent, ErrorEvent, Event, PredictionEvent, StatusEvent, TokenEvent
 from ..outputs import Outputs
@@ -83,6 +83,19 @@ class ChatProgram:
             return json.dumps(dict(outputs), ensure_ascii=False)
         value = outputs.get(self.content)
         return value if isinstance(value, str) else ""
+
+
+class TextPart(BaseModel):
+    """A part of a chat message's content; only ``text`` parts reach a program."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    text: str | None = None
+
+
+def text_of(parts: Iterable[TextPart]) -> str:
+    """A message's text: its ``text`` parts, joined."""
+    return "".join(part.text or "" for part in parts if part.type == "text")
 
 
 @dataclass(frozen=True)
