@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from forge_service.runtime import optimize
+from forge_service.runtime import optimize, optimize_options
 
 from dspy_forge.dev import optimization
 from dspy_forge.program_commands import Optimizer, optimize_command
@@ -50,6 +50,7 @@ def test_a_file_is_replaced_only_when_its_record_says_optimize_wrote_it(tmp_path
 
 def test_the_generator_offers_what_the_project_runs() -> None:
     assert [o.value for o in Optimizer] == list(optimize.OPTIMIZERS)
+    assert tuple(optimize.OPTIMIZERS) == optimize_options.NAMES  # the project's parser's choices
     options = set(inspect.signature(optimize_command).parameters)
-    assert set(optimize.SETTINGS) <= options
+    assert set(optimize_options.SETTINGS) <= options
     assert optimization.RECORD_SUFFIX == optimize.RECORD_SUFFIX

@@ -68,7 +68,8 @@ def evaluate(programs: Sequence[str], threads: int, report: Path | None, progres
 
 def optimize(args: argparse.Namespace) -> int:
     """Compile one program on its train examples; 0 written, 1 worse, 2 refused (says why)."""
-    from .runtime.optimize import SETTINGS, OptimizeError, optimize, print_result
+    from .runtime.optimize import OptimizeError, optimize, print_result
+    from .runtime.optimize_options import SETTINGS
 
     scored = _scored([args.program])
     if isinstance(scored, str):
@@ -103,7 +104,7 @@ def optimize(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Serve (the default), or evaluate or optimize the programs on their examples."""
-    from .runtime.optimize import OPTIMIZERS, SETTINGS
+    from .runtime.optimize_options import NAMES, SETTINGS
 
     parser = argparse.ArgumentParser(prog="python -m qa_service")
     commands = parser.add_subparsers(dest="command")
@@ -121,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "optimize", help="Compile a program on its train examples with a DSPy optimizer."
     )
     compiling.add_argument("--program", required=True, help="The program to optimize.")
-    compiling.add_argument("--optimizer", choices=list(OPTIMIZERS), required=True)
+    compiling.add_argument("--optimizer", choices=NAMES, required=True)
     compiling.add_argument(
         "--out", type=Path, help="The state to write (default: optimized/<program>.json)."
     )
