@@ -11,6 +11,9 @@ enforced, and a cancelled call stops the upstream LM stream.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,10 +25,10 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
-from dspy_forge.dev.devserver import RunningService
+from dspy_forge.dev.devserver import RunningService, fake_lm_env
 from dspy_forge.dev.fakelm.testing import FakeLM
 
-from .chat_service import KEY, project, serving
+from .chat_service import KEY, PACKAGE, project, serving
 from .serving import debug_stats, wait_until
 
 __all__ = ["project"]
@@ -214,3 +217,49 @@ def test_the_environment_turns_the_protocol_off(start: Callable[..., Any]) -> No
         response = httpx.post(f"{service.url}/mcp", json={"jsonrpc": "2.0", "id": 1})
         assert response.status_code == 404
         assert "mcp" not in httpx.get(f"{service.url}/v1/programs").text
+
+
+# Builds the app, checks that the SDK is not imported, then serves one MCP call through
+# Starlette's TestClient (whose lifespan stops the session manager at the end).
+LAZY_SDK = """
+import sys
+
+from fastapi.testclient import TestClient
+
+from {package}.main import app
+
+before = "mcp" in sys.modules
+with TestClient(app) as http:
+    first = http.post("/mcp", json={body}, headers={headers})
+tools = ",".join(sorted(tool["name"] for tool in first.json()["result"]["tools"]))
+print(before, "mcp" in sys.modules, first.status_code, tools, app.state.mcp._serving.done())
+"""
+
+
+def test_the_sdk_is_imported_on_the_first_mcp_request(project: Path, fake_lm: FakeLM) -> None:
+    """Start-up does not pay for the MCP SDK; the first request loads and starts it."""
+    envelope = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": envelope}}
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "Authorization": f"Bearer {KEY}",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/list",
+    }
+    script = LAZY_SDK.format(package=PACKAGE, body=listing, headers=headers)
+    env = {
+        **os.environ,
+        **fake_lm_env(fake_lm.api_base),
+        "PYTHONPATH": str(project / "src"),
+        "API_KEYS": KEY,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=project, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    before, after, status, tools, stopped = done.stdout.split()
+    assert (before, after, status, tools) == ("False", "True", "200", ",".join(PROGRAMS))
+    assert stopped == "True"  # the lifespan's end stopped the session manager's task

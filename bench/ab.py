@@ -1,0 +1,310 @@
+"""``python -m bench.ab``: variants of the generated service, A/B measured in one run.
+
+    .venv/bin/python -m bench.ab                                   # the suite's experiments
+    .venv/bin/python -m bench.ab --program qa old=ref:222c3c8 new=head \\
+        fast=head,--loop,uvloop,--http,httptools streamify=inprocess
+
+Each variant is ``name=SOURCE[,option...]``. SOURCE is ``head`` (the program's spec
+generated from the template in this checkout), ``ref:<commit>`` (generated from the template
+as it was at that commit), ``dir:<path>`` (a generated project edited by hand, for an
+experiment) or ``inprocess[:streamify|events|runs]`` (no server: the head project's program
+run in-process, with ``dspy.streamify`` alone, the reference of the service-layer target, or
+with more of the service's layers around it, as :mod:`bench.inprocess` says). An option is
+an argument for uvicorn (``--loop``, ``uvloop``) or ``env:KEY=VALUE``, a variable of the
+service's environment.
+
+The servers run side by side against one fake LM; each round measures every variant in turn,
+each going first in turn, with a closed-loop batch of ``--count`` streams at
+``--concurrency``. Reported per variant: the median over rounds of the server's CPU per
+completed stream, and the median over rounds of its ratio to the first variant measured in the
+same round (so that a machine that slows down between rounds moves both sides of a ratio).
+Writes ``ab.json`` into ``--out`` and prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "true")
+
+from bench.servers import (
+    BASE_ENV,
+    PROGRAMS,
+    ROOT,
+    SERVICE_ENV,
+    SPECS,
+    Project,
+    generate_project,
+    inprocess,
+    lm_env,
+)
+from bench.suite import measured_batch, say
+from dspy_forge.dev.devserver import free_port, service_command, serving
+from dspy_forge.dev.fakelm.testing import running_fake_lm
+
+INPROCESS = "inprocess"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One thing to measure: a project (or the in-process reference) and uvicorn's options."""
+
+    name: str
+    source: str  # head, ref:<commit>, dir:<path>, inprocess
+    uvicorn_args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> Variant:
+        name, _, rest = text.partition("=")
+        if not name or not rest:
+            raise ValueError(f"a variant is name=SOURCE[,uvicorn-arg...], not {text!r}")
+        source, *parts = rest.split(",")
+        args = tuple(part for part in parts if not part.startswith("env:"))
+        env = tuple(tuple(part[4:].split("=", 1)) for part in parts if part.startswith("env:"))
+        if not source.startswith(("head", INPROCESS, "ref:", "dir:")):
+            raise ValueError(f"{name}: unknown source {source!r} (head, ref:X, dir:X, inprocess)")
+        return cls(name, source, args, env)  # type: ignore[arg-type]
+
+    @property
+    def inprocess(self) -> bool:
+        return self.source.startswith(INPROCESS)
+
+    @property
+    def layer(self) -> str:
+        """For ``inprocess[:layer]``: how much of the service runs around the program."""
+        return self.source.partition(":")[2] or "streamify"
+
+    def describe(self) -> str:
+        options = " ".join([*self.uvicorn_args, *(f"{k}={v}" for k, v in self.env)])
+        return f"{self.source} {options}".strip()
+
+
+def project_for(variant: Variant, program: str, out: Path) -> Project:
+    """The generated project a variant serves."""
+    spec = PROGRAMS[program].spec
+    if variant.source == "head" or variant.inprocess:
+        return generate_project(spec, out / "head" / spec)
+    if variant.source.startswith("dir:"):
+        path = Path(variant.source[4:]).resolve()
+        package = next(p.name for p in (path / "src").iterdir() if (p / "main.py").exists())
+        return Project(path, package)
+    return generate_at_ref(variant.source[4:], spec, out / variant.name / spec)
+
+
+def generate_at_ref(ref: str, spec: str, out: Path) -> Project:
+    """``specs/<spec>.yaml`` generated from the template as it was at commit ``ref``."""
+    import shutil
+
+    from bench.servers import EXAMPLE_TOOLS
+    from dspy_forge.render.generate import generate
+    from dspy_forge.render.template import TemplateSource
+    from dspy_forge.spec.loader import load_spec
+
+    loaded = load_spec(SPECS / f"{spec}.yaml")
+    out = out.resolve()
+    if out.exists():
+        shutil.rmtree(out)  # a project of an earlier run
+    path = generate(loaded, out, source=TemplateSource(str(ROOT), ref, str(ROOT)))
+    if (EXAMPLE_TOOLS / spec).is_dir():
+        shutil.copytree(
+            EXAMPLE_TOOLS / spec, path / "src" / loaded.model.package / "tools", dirs_exist_ok=True
+        )
+    return Project(path, loaded.model.package)
+
+
+@contextlib.contextmanager
+def pinned(cpus: set[int] | None) -> Any:
+    """Run on ``cpus`` for the block (a child started in it inherits them), then as before."""
+    if cpus is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def measure(
+    variants: list[Variant],
+    program: str,
+    *,
+    concurrency: int,
+    count: int,
+    rounds: int,
+    out: Path,
+    scenario: str = "delay-2ms",
+    pin: bool = True,
+) -> dict[str, Any]:
+    """Every variant, ``rounds`` times, in a rotated order; the figures and their medians.
+
+    With ``pin`` (and two cores or more), the servers (and the in-process reference) run on
+    the last core, this process (the load client) and the fake LM on the others, so that a
+    variant's CPU per stream does not move with how the scheduler mixes them.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    cores = sorted(os.sched_getaffinity(0))
+    pin = pin and len(cores) >= 2
+    server_core, client_cores = {cores[-1]}, set(cores[:-1])
+    if pin:
+        os.sched_setaffinity(0, client_cores)  # the fake LM, started below, inherits it
+    projects = {v.name: project_for(v, program, out / "ab-projects") for v in variants}
+    runs: list[dict[str, dict[str, Any]]] = []
+    with (
+        (out / "ab-servers.log").open("wb") as log,
+        running_fake_lm() as fake,
+        contextlib.ExitStack() as stack,
+    ):
+        api_base = fake.scenario_base(scenario)
+        env = {**BASE_ENV, **lm_env(api_base), **SERVICE_ENV}
+        servers: dict[str, Any] = {}
+        for v in variants:
+            if v.inprocess:
+                continue
+            p = projects[v.name]
+            host, port = "127.0.0.1", free_port()
+            command = service_command(p.package, host, port, *v.uvicorn_args)
+            if pin:
+                command = ["taskset", "-c", str(cores[-1]), *command]
+            servers[v.name] = stack.enter_context(
+                serving(
+                    command,
+                    f"http://{host}:{port}",
+                    cwd=p.path,
+                    env={"PYTHONPATH": str(p.path / "src"), **env, **dict(v.env)},
+                    log=log,
+                )
+            )
+        for srv in servers.values():  # imports, first-request caches
+            measured_batch(srv.process.pid, srv.url, program, 1, 1, first_index=10_000)
+            measured_batch(srv.process.pid, srv.url, program, 20, 10, first_index=10_100)
+        first = 20_000
+        for number in range(rounds):
+            shift = number % len(variants)
+            order = variants[shift:] + variants[:shift]
+            this_round: dict[str, dict[str, Any]] = {}
+            for v in order:
+                if v.inprocess:
+                    with pinned(server_core if pin else None):
+                        answer = inprocess(
+                            projects[v.name],
+                            program,
+                            api_base,
+                            "run",
+                            "--count",
+                            str(count),
+                            "--concurrency",
+                            str(concurrency),
+                            "--repeat",
+                            "1",
+                            "--layer",
+                            v.layer,
+                        )
+                    batch = answer["batches"][-1]
+                    figures = {
+                        "cpu_ms_per_stream": 1000 * batch["cpu"] / max(1, batch["completed"]),
+                        "completed": batch["completed"],
+                        "tokens_per_stream": batch["tokens"] / max(1, batch["completed"]),
+                        "errors": 0,
+                    }
+                else:
+                    srv = servers[v.name]
+                    figures = measured_batch(
+                        srv.process.pid, srv.url, program, count, concurrency, first
+                    )
+                    first += count
+                this_round[v.name] = figures
+                say(
+                    f"ab round {number + 1}/{rounds} {v.name}: "
+                    f"{figures['cpu_ms_per_stream']:.2f} ms/stream, "
+                    f"{figures['tokens_per_stream']:.1f} tokens, {figures['errors']} errors"
+                )
+            runs.append(this_round)
+    reference = variants[0].name
+    summary = {}
+    for v in variants:
+        values = [r[v.name]["cpu_ms_per_stream"] for r in runs]
+        ratios = [r[v.name]["cpu_ms_per_stream"] / r[reference]["cpu_ms_per_stream"] for r in runs]
+        summary[v.name] = {
+            "source": v.describe(),
+            "cpu_ms_per_stream": statistics.median(values),
+            "spread": [min(values), max(values)],
+            "ratio": statistics.median(ratios),
+            "tokens_per_stream": statistics.median(r[v.name]["tokens_per_stream"] for r in runs),
+            "errors": sum(r[v.name]["errors"] for r in runs),
+        }
+    if pin:
+        os.sched_setaffinity(0, set(cores))
+    return {
+        "program": program,
+        "pinned": pin,
+        "concurrency": concurrency,
+        "count": count,
+        "rounds": rounds,
+        "scenario": scenario,
+        "reference": reference,
+        "runs": runs,
+        "summary": summary,
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    """The A/B result as a markdown table."""
+    lines = [
+        f"{result['program']}, c={result['concurrency']}, {result['count']} streams a batch, "
+        f"{result['rounds']} rounds; ratio to `{result['reference']}` in the same round, median",
+        "",
+        "| variant | what | CPU ms per stream (median; min-max) | ratio | tokens | errors |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, s in result["summary"].items():
+        low, high = s["spread"]
+        lines.append(
+            f"| {name} | `{s['source']}` | {s['cpu_ms_per_stream']:.2f} ({low:.2f}-{high:.2f}) "
+            f"| {s['ratio']:.2f}x | {s['tokens_per_stream']:.1f} | {s['errors']} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__.splitlines()[0])
+    parser.add_argument("variants", nargs="+", help="name=SOURCE[,uvicorn-arg...]")
+    parser.add_argument("--program", choices=sorted(PROGRAMS), default="qa")
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--count", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--out", type=Path, default=Path("out/bench"))
+    parser.add_argument(
+        "--no-pin", action="store_true", help="let the scheduler place the servers and the client"
+    )
+    args = parser.parse_args(argv)
+    try:
+        variants = [Variant.parse(text) for text in args.variants]
+    except ValueError as exc:
+        parser.error(str(exc))
+    result = measure(
+        variants,
+        args.program,
+        concurrency=args.concurrency,
+        count=args.count,
+        rounds=args.rounds,
+        out=args.out.resolve(),
+        pin=not args.no_pin,
+    )
+    (args.out / "ab.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    print(table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
