@@ -282,7 +282,7 @@ class QueueHandOff:
                 except TimeoutError:
                     yield None
                     continue
-            yield entry
+            yield [entry]  # the queue hands on one entry at a time
             if entry.terminal:
                 return
 
@@ -367,13 +367,12 @@ async def write(store: Store, run: Run, pace: float | None, stamps: list[float])
 
 async def read(store: Store, run_id: str, stamps: list[float], delays: list[float]) -> int:
     """Follow the run from its start to its terminal event, as a new stream's reader does."""
-    entries = await store.follow(run_id, 0, TICK)
+    batches = await store.follow(run_id, 0, TICK)
     count = 0
-    async for entry in entries:
-        if entry is None:
-            continue
-        delays.append(time.perf_counter() - stamps[entry.position - 1])
-        count += 1
+    async for batch in batches:
+        for entry in batch or ():
+            delays.append(time.perf_counter() - stamps[entry.position - 1])
+            count += 1
     return count
 
 

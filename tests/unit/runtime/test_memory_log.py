@@ -18,8 +18,8 @@ async def new_log(**changes: float) -> MemoryLog:
 
 
 async def read(log: MemoryLog, after: int = 0) -> list[tuple[int, str]]:
-    entries = await log.follow(RUN, after, 0.01)
-    return [(e.position, e.event) async for e in entries if e is not None]
+    batches = await log.follow(RUN, after, 0.01)
+    return [(e.position, e.event) async for batch in batches if batch for e in batch]
 
 
 async def test_events_are_numbered_from_one_and_the_end_is_written_once() -> None:
@@ -46,12 +46,28 @@ async def test_a_follower_waits_for_events_to_come_and_stops_after_the_end() -> 
     assert await asyncio.wait_for(reading, 1.0) == [(1, "token"), (2, "done")]
 
 
+async def test_a_follower_gets_every_event_there_is_in_one_batch() -> None:
+    """A reader that is behind catches up in one batch (one write), in order, to the end."""
+    log = await new_log()
+    batches = await log.follow(RUN, 0, 0.01)
+    await log.append(RUN, "status", "{}")
+    assert [e.position for e in await anext(batches)] == [1]
+    for _ in range(3):
+        await log.append(RUN, "token", "{}")
+    assert [e.position for e in await anext(batches)] == [2, 3, 4]
+    await log.append(RUN, "token", "{}")
+    await log.finish(RUN, RunStatus.DONE, "done", "{}")
+    assert [(e.position, e.event) for e in await anext(batches)] == [(5, "token"), (6, "done")]
+    with pytest.raises(StopAsyncIteration):
+        await anext(batches)  # the batch with the terminal event was the last
+
+
 async def test_only_the_last_max_events_are_kept_and_a_resume_before_them_is_refused() -> None:
     log = await new_log(max_events=2)
     for _ in range(5):
         await log.append(RUN, "token", "{}")
-    entries = await log.follow(RUN, 3, 0.01)
-    assert [(await anext(entries)).position, (await anext(entries)).position] == [4, 5]
+    batches = await log.follow(RUN, 3, 0.01)
+    assert [entry.position for entry in await anext(batches)] == [4, 5]
     with pytest.raises(LogError) as refused:
         await log.follow(RUN, 1, 0.01)
     assert refused.value.failure.code == "resume_expired"

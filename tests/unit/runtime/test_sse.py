@@ -84,9 +84,9 @@ def test_frame_of_text_with_newlines_stays_one_data_line() -> None:
 
 
 async def test_frames_carry_retry_once_and_keepalives_after_keepalive_seconds_of_silence() -> None:
-    stream, _ = scripted(None, None, entry(2, chunk="b"), None, entry(3, "done"), keepalive=2.0)
+    stream, _ = scripted(None, None, [entry(2, chunk="b")], None, [entry(3, "done")], keepalive=2.0)
     stream.tick = 1.0
-    chunks = [chunk async for chunk in frames(OpenRun(stream, entry(1, chunk="a")))]
+    chunks = [chunk async for chunk in frames(OpenRun(stream, [entry(1, chunk="a")]))]
     events = sse_events(chunks)
     assert [(e.get("event"), e.get("id"), e.get("retry")) for e in events] == [
         ("token", f"{RUN}-1", "1500"),
@@ -97,11 +97,30 @@ async def test_frames_carry_retry_once_and_keepalives_after_keepalive_seconds_of
     assert chunks[1] == PING
 
 
+async def test_the_events_of_one_batch_are_one_chunk_in_order() -> None:
+    """A reader that fell behind writes what it catches up on at once, retry on the first."""
+    stream, _ = scripted([entry(3, chunk="c"), entry(4, "prediction"), entry(5, "done")])
+    first = [entry(1, chunk="a"), entry(2, chunk="b")]
+    chunks = [chunk async for chunk in frames(OpenRun(stream, first))]
+    assert len(chunks) == 2
+    events = sse_events(chunks)
+    assert [(e["id"], e.get("retry")) for e in events] == [
+        (f"{RUN}-1", "1500"),
+        (f"{RUN}-2", None),
+        (f"{RUN}-3", None),
+        (f"{RUN}-4", None),
+        (f"{RUN}-5", None),
+    ]
+    assert chunks[1] == b"".join(
+        frame(e, RUN) for e in [entry(3, chunk="c"), entry(4, "prediction"), entry(5, "done")]
+    )
+
+
 async def test_a_readers_own_failure_ends_its_stream_with_an_error_without_an_id() -> None:
     from forge_service.runtime.runlog import SLOW_READER, LogError
 
     stream, _ = scripted(LogError(SLOW_READER))
-    events = sse_events([c async for c in frames(OpenRun(stream, entry(1, chunk="a")))])
+    events = sse_events([c async for c in frames(OpenRun(stream, [entry(1, chunk="a")]))])
     assert [(e["event"], e.get("id")) for e in events] == [("token", f"{RUN}-1"), ("error", None)]
     data = json.loads(events[1]["data"])
     assert (data["code"], data["run_id"]) == ("slow_reader", RUN)
@@ -112,13 +131,13 @@ async def test_frames_close_the_entries_when_the_reader_stops_early() -> None:
 
     async def entries() -> AsyncIterator[Any]:
         try:
-            yield entry(2, chunk="b")
-            yield entry(3, "done")
+            yield [entry(2, chunk="b")]
+            yield [entry(3, "done")]
         finally:
             closed.append(True)
 
     stream = Stream(RUN, entries(), Presence()(), Admission(limits()), 1.0, 1000)
-    body = frames(OpenRun(stream, entry(1, chunk="a")))
+    body = frames(OpenRun(stream, [entry(1, chunk="a")]))
     await anext(body)
     await anext(body)
     await body.aclose()

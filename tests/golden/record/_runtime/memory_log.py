@@ -17,6 +17,7 @@ from .runlog import (
     RESUME_EXPIRED,
     RUN_NOT_FOUND,
     SLOW_READER,
+    Batch,
     Entry,
     LogError,
     RunRecord,
@@ -117,22 +118,24 @@ class MemoryLog:
             return None
         return dataclasses.replace(log.record, events=log.last)
 
-    async def follow(self, run_id: str, after: int, tick: float) -> AsyncIterator[Entry | None]:
+    async def follow(self, run_id: str, after: int, tick: float) -> AsyncIterator[Batch | None]:
         log = self._log(run_id)
         if after + 1 < log.first:
             raise LogError(RESUME_EXPIRED)
         return self._entries(log, after, tick)
 
-    async def _entries(self, log: _Log, after: int, tick: float) -> AsyncIterator[Entry | None]:
+    async def _entries(self, log: _Log, after: int, tick: float) -> AsyncIterator[Batch | None]:
         position = after
         while True:
             if position < log.last:
                 if position + 1 < log.first:
                     raise LogError(SLOW_READER)
-                entry = log.entries[position + 1 - log.first]
-                position = entry.position
-                yield entry
-                if entry.terminal:
+                # The newest entries, indexed from the right: a reader is at most a few behind.
+                entries = log.entries
+                batch = [entries[-back] for back in range(log.last - position, 0, -1)]
+                position = batch[-1].position
+                yield batch
+                if batch[-1].terminal:
                     return
                 continue
             changed = log.changed

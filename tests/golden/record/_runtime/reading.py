@@ -14,6 +14,10 @@ it is closed. The native SSE protocol (``sse.py``) and each adapter
 - Items end after the run's terminal event (``done`` or ``error``), or with a
   ``Failure`` of this reader alone (it fell behind the events kept, the store
   is down, the server shuts down), which is no event of the run's log.
+- Entries come in batches, all those logged since the reader last looked
+  (``OpenRun.batches``): a reader that fell behind (a busy process, a slow
+  client) catches up in one write instead of one per event; ``items`` and
+  ``events`` hand them on one by one.
 - ``cancel_on_close``: closing the reader before its run ended stops the run
   (``disconnected``). Protocols without resume ask for it, so a client that
   disconnects stops the LM at once; the native stream does not, and its run
@@ -30,7 +34,7 @@ from fastapi.sse import EventSourceResponse
 from .admission import SHUTTING_DOWN, Admission
 from .errors import Failure
 from .events import ErrorEvent, Event, decode
-from .runlog import DISCONNECTED, Entry, LogError
+from .runlog import DISCONNECTED, Batch, Entry, LogError
 
 MAX_TICK = 1.0  # most seconds between two looks at the shutdown while a run is silent
 RUN_ID_HEADER = "X-Run-ID"
@@ -53,7 +57,7 @@ class Stream:
     def __init__(
         self,
         run_id: str,
-        entries: AsyncIterator[Entry | None],
+        entries: AsyncIterator[Batch | None],
         presence: AbstractAsyncContextManager[None],
         admission: Admission,
         keepalive: float,
@@ -67,8 +71,8 @@ class Stream:
         self.tick = tick_for(keepalive)
         self.reconnect_ms = reconnect_ms
 
-    async def next(self) -> Entry | Failure | None:
-        """The next entry, None after a tick of silence, or a failure that ends the reading."""
+    async def next(self) -> Batch | Failure | None:
+        """The next entries, None after a tick of silence, or a failure that ends the reading."""
         if self.admission.grace_over:
             return SHUTTING_DOWN
         try:
@@ -83,6 +87,7 @@ class _Mark:
 
 START, KEEPALIVE = _Mark(), _Mark()
 Item = Entry | Failure | _Mark  # what OpenRun.items yields: never START
+Batches = Batch | Failure | _Mark  # what OpenRun.batches yields: never START
 
 
 class OpenRun:
@@ -96,7 +101,7 @@ class OpenRun:
     def __init__(
         self,
         stream: Stream,
-        first: Entry | Failure | _Mark | None = START,
+        first: Batch | Failure | _Mark | None = START,
         *,
         run: Stoppable | None = None,
         cancel_on_close: bool = False,
@@ -113,8 +118,8 @@ class OpenRun:
         """Count as a reader of the run from now until :meth:`aclose`."""
         await self._exits.enter_async_context(self.stream.presence)
 
-    async def read_first(self) -> Entry | Failure | _Mark:
-        """Read ahead the first item, or ``KEEPALIVE`` if none comes within a keep-alive."""
+    async def read_first(self) -> Batch | Failure | _Mark:
+        """Read ahead the first entries, or ``KEEPALIVE`` if none come within a keep-alive."""
         stream = self.stream
         waited = 0.0
         while waited < stream.keepalive:
@@ -126,20 +131,21 @@ class OpenRun:
         self.first = KEEPALIVE
         return KEEPALIVE
 
-    async def items(self) -> AsyncIterator[Item]:
-        """Entries, ``KEEPALIVE`` after each ``keepalive`` seconds of silence, then the end.
+    async def batches(self) -> AsyncIterator[Batches]:
+        """Batches of entries, ``KEEPALIVE`` after each ``keepalive`` seconds of silence, the end.
 
-        The end is the run's terminal entry, or a ``Failure`` of this reader.
+        The end is the batch with the run's terminal entry, or a ``Failure`` of
+        this reader.
         """
         stream = self.stream
         silence = 0.0
         item, self.first = self.first, START
         try:
             while True:
-                if isinstance(item, Entry):
+                if isinstance(item, list):
                     silence = 0.0
                     yield item
-                    if item.terminal:
+                    if item[-1].terminal:
                         self._ended = True
                         return
                 elif isinstance(item, Failure):
@@ -155,6 +161,19 @@ class OpenRun:
                 item = await stream.next()
         finally:
             await _close(stream.entries)
+
+    async def items(self) -> AsyncIterator[Item]:
+        """Entries one by one, ``KEEPALIVE`` after each ``keepalive`` seconds of silence, the end.
+
+        The end is the run's terminal entry, or a ``Failure`` of this reader.
+        """
+        async with contextlib.aclosing(self.batches()) as batches:
+            async for batch in batches:
+                if isinstance(batch, list):
+                    for entry in batch:
+                        yield entry
+                else:
+                    yield batch
 
     async def events(self) -> AsyncIterator[Event | None]:
         """The run's events, decoded; None when a keep-alive is due.

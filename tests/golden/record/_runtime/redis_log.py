@@ -51,6 +51,7 @@ from .runlog import (
     RUN_NOT_FOUND,
     SLOW_READER,
     STORE_UNAVAILABLE,
+    Batch,
     Entry,
     LogError,
     RunRecord,
@@ -278,7 +279,7 @@ class RedisLog:
             error=json.loads(fields["error"]) if fields.get("error") else None,
         )
 
-    async def follow(self, run_id: str, after: int, tick: float) -> AsyncIterator[Entry | None]:
+    async def follow(self, run_id: str, after: int, tick: float) -> AsyncIterator[Batch | None]:
         if await self.local.get(run_id) is not None:
             return await self.local.follow(run_id, after, tick)
         record = await self.get(run_id)
@@ -292,7 +293,7 @@ class RedisLog:
                 raise LogError(RESUME_EXPIRED)
         return self._entries(run_id, after, tick)
 
-    async def _entries(self, run_id: str, after: int, tick: float) -> AsyncIterator[Entry | None]:
+    async def _entries(self, run_id: str, after: int, tick: float) -> AsyncIterator[Batch | None]:
         stream = self._key(run_id, ":log")
         last_id, position = f"{after}-0", after
         block_ms = max(int(tick * 1000), 1)
@@ -303,15 +304,18 @@ class RedisLog:
                 yield None
                 await self._check_alive(run_id)
                 continue
+            batch: Batch = []
             for entry_id, fields in reply[0][1]:
                 number = int(entry_id.split("-")[0])
                 if number != position + 1:
                     raise LogError(SLOW_READER)  # the entries in between were trimmed
                 last_id, position = entry_id, number
-                entry = Entry(number, fields["e"], fields["d"])
-                yield entry
-                if entry.terminal:
-                    return
+                batch.append(Entry(number, fields["e"], fields["d"]))
+                if batch[-1].terminal:
+                    break
+            yield batch
+            if batch[-1].terminal:
+                return
 
     async def _check_alive(self, run_id: str) -> None:
         """Declare the run lost if it still runs but its replica's heartbeat is gone."""

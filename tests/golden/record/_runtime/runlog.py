@@ -49,6 +49,10 @@ class Entry:
         return self.event in TERMINAL
 
 
+# The entries of a log that a reader gets at once: one or more, in order.
+Batch = list[Entry]
+
+
 @dataclass(frozen=True)
 class RunRecord:
     """What a store knows of a run besides its events."""
@@ -140,13 +144,15 @@ class RunLog(Protocol):
     async def get(self, run_id: str) -> RunRecord | None:
         """The run's record, or None if there is no such run (or it expired)."""
 
-    async def follow(self, run_id: str, after: int, tick: float) -> AsyncIterator[Entry | None]:
+    async def follow(self, run_id: str, after: int, tick: float) -> AsyncIterator[Batch | None]:
         """The run's events after position ``after``, until its terminal event.
 
         Checks first, before the iterator is returned: ``LogError`` with
         ``run_not_found``, or ``resume_expired`` when the events just after
-        ``after`` are no longer kept. The iterator yields None after each
-        ``tick`` seconds without an event, and raises ``LogError``
+        ``after`` are no longer kept. The iterator yields every event there is
+        at once, in order, as one batch (a reader that is behind sends them in
+        one write), the last batch ending with the terminal event; None after
+        each ``tick`` seconds without an event; and raises ``LogError``
         ``slow_reader`` if its reader falls so far behind that the events it
         needs next are dropped.
         """

@@ -42,7 +42,7 @@ from .metrics import Metrics
 from .program import ServedProgram
 from .reading import RUN_ID_HEADER, OpenRun, Stream, tick_for
 from .run import StreamedRun, ToResponse
-from .runlog import CANCELLED, RUN_NOT_FOUND, Entry, LogError, RunLog, RunRecord, RunStatus
+from .runlog import CANCELLED, RUN_NOT_FOUND, Batch, LogError, RunLog, RunRecord, RunStatus
 from .security import current_caller
 from .sse import respond
 
@@ -192,7 +192,7 @@ class Runs:
         except BaseException:
             await reader.aclose()
             raise
-        if isinstance(first, Entry) and first.event == "error" and run.failure is not None:
+        if isinstance(first, list) and first[0].event == "error" and run.failure is not None:
             await reader.aclose()
             raise RunFailed(run.failure, run.run_id)
         return reader
@@ -216,7 +216,7 @@ class Runs:
             return error_response(exc.failure)
         return respond(reader)
 
-    def _stream(self, run_id: str, entries: AsyncIterator[Entry | None]) -> Stream:
+    def _stream(self, run_id: str, entries: AsyncIterator[Batch | None]) -> Stream:
         limits = self.limits
         return Stream(
             run_id,

@@ -37,13 +37,22 @@ def respond(reader: OpenRun) -> ReaderResponse:
 
 
 async def frames(reader: OpenRun) -> AsyncIterator[bytes]:
-    """The SSE body: numbered events and keep-alives; it ends after the run's end."""
+    """The SSE body: numbered events and keep-alives; it ends after the run's end.
+
+    The events logged since the last look are sent as one chunk: one write for
+    a reader that fell behind, however many events it catches up on.
+    """
     retry: int | None = reader.stream.reconnect_ms  # sent with the first event
-    async with contextlib.aclosing(reader.items()) as items:
-        async for item in items:
-            if isinstance(item, Entry):
-                yield frame(item, reader.run_id, retry)
+    async with contextlib.aclosing(reader.batches()) as batches:
+        async for item in batches:
+            if isinstance(item, list):
+                run_id = reader.run_id
+                first = frame(item[0], run_id, retry)
                 retry = None
+                if len(item) == 1:
+                    yield first
+                else:
+                    yield b"".join([first, *(frame(entry, run_id) for entry in item[1:])])
             elif isinstance(item, Failure):
                 # The reader's own end: no id, for it is no position in the run's log.
                 data = error_data(item, reader.run_id)
