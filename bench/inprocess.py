@@ -168,6 +168,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=1, help="timed batches (after a warm-up)")
     parser.add_argument("--layer", choices=("streamify", "events", "runs"), default="streamify")
+    parser.add_argument(
+        "--no-warm-up", action="store_true", help="no untimed batch first (bench.instructions)"
+    )
     args = parser.parse_args(argv)
 
     served = served_program(args.project, args.package, args.program)
@@ -176,8 +179,9 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     async def all_batches() -> list[dict[str, Any]]:
-        warm = min(args.count, 10), min(args.concurrency, 10)
-        await run_batch(served, args.package, *warm, layer=args.layer)
+        if not args.no_warm_up:
+            warm = min(args.count, 10), min(args.concurrency, 10)
+            await run_batch(served, args.package, *warm, layer=args.layer)
         return [
             await run_batch(served, args.package, args.count, args.concurrency, args.layer)
             for _ in range(args.repeat)

@@ -82,3 +82,25 @@ async def test_an_ended_runs_log_is_dropped_after_its_ttl() -> None:
     with pytest.raises(LogError) as refused:
         await log.follow(RUN, 0, 0.01)
     assert refused.value.failure.code == "run_not_found"
+
+
+async def test_silent_readers_share_one_timer_and_each_gets_a_tick_of_silence() -> None:
+    """A timeout per wait would be a timer per event of every run; the store keeps one."""
+    store = MemoryLog(max_events=100, ttl=60.0)
+    runs = [f"{n:032x}" for n in range(20)]
+    for run in runs:
+        await store.create(RunRecord(run, "qa", None))
+    followers = [await store.follow(run, 0, 0.05) for run in runs for _ in range(2)]
+    waits = [asyncio.ensure_future(anext(f)) for f in followers]
+    await asyncio.sleep(0)  # every reader waits now
+    loop = asyncio.get_running_loop()
+    timers = [t for t in loop._scheduled if not t.cancelled()]  # type: ignore[attr-defined]
+    assert len(timers) == 1
+    assert await asyncio.gather(*waits) == [None] * len(followers)  # silence, within a tick
+    await store.append(runs[0], "token", "{}")
+    batch = await anext(followers[0])
+    assert batch is not None and [e.position for e in batch] == [1]
+    for follower in followers:
+        await follower.aclose()
+    await asyncio.sleep(0.1)
+    assert not [t for t in loop._scheduled if not t.cancelled()]  # type: ignore[attr-defined]

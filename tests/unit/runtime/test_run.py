@@ -141,6 +141,16 @@ async def test_a_program_silent_past_idle_timeout_ends_with_an_error_timeout(
     await until(lambda: count(metrics, "qa", "stream", "timeout") == 1)
 
 
+async def test_the_idle_timeout_counts_from_each_event_however_long_the_run(
+    metrics: Metrics,
+) -> None:
+    """The run's clock is one timer set again when it fires, not moved by every event."""
+    runs = new_runs(metrics, idle_timeout=0.08)
+    program = FakeProgram(tokens(*"abcdefgh", pause=0.03))  # 0.24 s in all, 0.03 s apart
+    events = sse_events(await body_of(await start(runs, program)))
+    assert kinds(events) == ["token"] * 8 + ["prediction", "done"]
+
+
 async def test_a_run_past_its_deadline_ends_with_an_error_timeout(metrics: Metrics) -> None:
     runs = new_runs(metrics, deadline=0.1, idle_timeout=1.0)
     events = sse_events(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -53,12 +54,14 @@ class Presence:
 
 
 def scripted(*items: Any, keepalive: float = 1.0) -> tuple[Stream, Presence]:
-    """A stream over ``items`` (None: a tick of silence), and its presence."""
+    """A stream over ``items`` (None: a tick of silence, waited for), and its presence."""
 
     async def entries() -> AsyncIterator[Any]:
         for item in items:
             if isinstance(item, BaseException):
                 raise item
+            if item is None:
+                await asyncio.sleep(stream.tick)
             yield item
 
     presence = Presence()
@@ -84,8 +87,8 @@ def test_frame_of_text_with_newlines_stays_one_data_line() -> None:
 
 
 async def test_frames_carry_retry_once_and_keepalives_after_keepalive_seconds_of_silence() -> None:
-    stream, _ = scripted(None, None, [entry(2, chunk="b")], None, [entry(3, "done")], keepalive=2.0)
-    stream.tick = 1.0
+    stream, _ = scripted(None, None, [entry(2, chunk="b")], None, [entry(3, "done")], keepalive=0.2)
+    stream.tick = 0.1
     chunks = [chunk async for chunk in frames(OpenRun(stream, [entry(1, chunk="a")]))]
     events = sse_events(chunks)
     assert [(e.get("event"), e.get("id"), e.get("retry")) for e in events] == [
@@ -160,18 +163,24 @@ async def test_open_holds_the_status_line_and_answers_an_early_failure_as_json(
 
 
 async def test_read_first_waits_at_most_a_keepalive_and_close_leaves_the_run() -> None:
+    ticks = 0
+
     async def waiting() -> AsyncIterator[Any]:
+        nonlocal ticks
         while True:
+            await asyncio.sleep(stream.tick)
+            ticks += 1
             yield None
 
     presence = Presence()
-    stream = Stream(RUN, waiting(), presence(), Admission(limits()), 1.0, 1000)
-    stream.tick = 0.5
+    stream = Stream(RUN, waiting(), presence(), Admission(limits()), 0.2, 1000)
+    stream.tick = 0.1
     reader = OpenRun(stream)
     await reader.enter()
     from forge_service.runtime.reading import KEEPALIVE
 
     assert await reader.read_first() is KEEPALIVE
+    assert 2 <= ticks <= 3  # a keep-alive's worth of ticks (give or take the clock), not more
     await reader.aclose()
     assert (presence.entered, presence.left) == (1, 1)
 

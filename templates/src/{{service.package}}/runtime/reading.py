@@ -24,6 +24,7 @@ it is closed. The native SSE protocol (``sse.py``) and each adapter
   goes on for ``RUN_GRACE`` seconds for the client to come back.
 """
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
@@ -64,7 +65,7 @@ class Stream:
         reconnect_ms: int,
     ) -> None:
         self.run_id = run_id
-        self.entries = entries  # yields None after each ``tick`` seconds of silence
+        self.entries = entries  # yields None at least every ``tick`` seconds of silence
         self.presence = presence
         self.admission = admission
         self.keepalive = keepalive
@@ -72,7 +73,7 @@ class Stream:
         self.reconnect_ms = reconnect_ms
 
     async def next(self) -> Batch | Failure | None:
-        """The next entries, None after a tick of silence, or a failure that ends the reading."""
+        """The next entries, None within a tick of silence, or a failure that ends the reading."""
         if self.admission.grace_over:
             return SHUTTING_DOWN
         try:
@@ -121,13 +122,13 @@ class OpenRun:
     async def read_first(self) -> Batch | Failure | _Mark:
         """Read ahead the first entries, or ``KEEPALIVE`` if none come within a keep-alive."""
         stream = self.stream
-        waited = 0.0
-        while waited < stream.keepalive:
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + stream.keepalive
+        while loop.time() < give_up:
             item = await stream.next()
             if item is not None:
                 self.first = item
                 return item
-            waited += stream.tick
         self.first = KEEPALIVE
         return KEEPALIVE
 
@@ -138,12 +139,13 @@ class OpenRun:
         this reader.
         """
         stream = self.stream
-        silence = 0.0
+        loop = asyncio.get_running_loop()
+        spoke = loop.time()  # when this reader last sent something
         item, self.first = self.first, START
         try:
             while True:
                 if isinstance(item, list):
-                    silence = 0.0
+                    spoke = loop.time()
                     yield item
                     if item[-1].terminal:
                         self._ended = True
@@ -151,13 +153,11 @@ class OpenRun:
                 elif isinstance(item, Failure):
                     yield item
                     return
-                elif item is KEEPALIVE:
+                elif item is KEEPALIVE or (
+                    item is None and loop.time() - spoke >= stream.keepalive
+                ):
+                    spoke = loop.time()
                     yield KEEPALIVE
-                elif item is None:
-                    silence += stream.tick
-                    if silence >= stream.keepalive:
-                        silence = 0.0
-                        yield KEEPALIVE
                 item = await stream.next()
         finally:
             await _close(stream.entries)

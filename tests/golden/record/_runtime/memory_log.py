@@ -4,6 +4,12 @@ Each log is a bounded deque of entries; readers wait on an ``asyncio.Event``
 that the next append sets (and replaces), so a hundred readers of one run cost
 one wake-up each per event, and none polls. An ended run's log is dropped
 ``ttl`` seconds after its end by a timer, not by a sweeping task.
+
+A silent reader must still look up every ``tick`` (for keep-alives and the
+shutdown). One timer of the store's wakes every waiting reader each tick,
+rather than a timeout per wait, which would cost a timer per event of every
+run; so a reader's ``None`` comes at the store's tick, at most ``tick``
+seconds after it began to wait.
 """
 
 import asyncio
@@ -45,9 +51,13 @@ class _Log:
     def add(self, event: str, data: str) -> int:
         position = self.last + 1
         self.entries.append(Entry(position, event, data))
-        self.changed.set()  # wake every reader waiting now; later ones wait on a new event
-        self.changed = asyncio.Event()
+        self.wake()
         return position
+
+    def wake(self) -> None:
+        """Wake every reader waiting now; later ones wait on a new event."""
+        self.changed.set()
+        self.changed = asyncio.Event()
 
 
 class MemoryLog:
@@ -57,12 +67,18 @@ class MemoryLog:
         self.max_events = max_events
         self.ttl = ttl
         self._logs: dict[str, _Log] = {}
+        self._waiting: dict[_Log, int] = {}  # logs with readers waiting now, and how many
+        self._tick: float | None = None  # the shortest tick a reader asked for
+        self._ticker: asyncio.TimerHandle | None = None
 
     async def start(self, on_cancel: Callable[[str], None]) -> None:
         """Nothing to start: every run of this store is this process's."""
 
     async def close(self) -> None:
         self._logs.clear()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
 
     async def ready(self) -> bool:
         return True
@@ -139,11 +155,35 @@ class MemoryLog:
                     return
                 continue
             changed = log.changed
+            self._wait_on(log, tick)
             try:
-                async with asyncio.timeout(tick):
-                    await changed.wait()
-            except TimeoutError:
-                yield None
+                await changed.wait()
+            finally:
+                self._done_waiting(log)
+            if position == log.last:
+                yield None  # woken by the tick
+
+    def _wait_on(self, log: _Log, tick: float) -> None:
+        self._waiting[log] = self._waiting.get(log, 0) + 1
+        if self._tick is None or tick < self._tick:
+            self._tick = tick
+        if self._ticker is None:
+            self._ticker = asyncio.get_running_loop().call_later(self._tick, self._wake_waiting)
+
+    def _done_waiting(self, log: _Log) -> None:
+        left = self._waiting[log] - 1
+        if left:
+            self._waiting[log] = left
+        else:
+            del self._waiting[log]
+
+    def _wake_waiting(self) -> None:
+        """The tick: wake every waiting reader; again in a tick while any waits."""
+        self._ticker = None
+        for log in list(self._waiting):
+            log.wake()
+        if self._waiting and self._tick is not None:
+            self._ticker = asyncio.get_running_loop().call_later(self._tick, self._wake_waiting)
 
     @contextlib.asynccontextmanager
     async def reading(self, run_id: str) -> AsyncIterator[None]:

@@ -98,16 +98,7 @@ class StreamedRun:
         self, program: ServedProgram, inputs: dict[str, Any], to_response: ToResponse
     ) -> None:
         """Iterate the program (in this task only) and log its events; then end the run."""
-        loop = asyncio.get_running_loop()
-        limits = self.limits
-        deadline = loop.time() + limits.deadline if limits.deadline else None
-
-        def next_timeout() -> float | None:
-            idle = loop.time() + limits.idle_timeout if limits.idle_timeout else None
-            if idle is None or deadline is None:
-                return idle or deadline
-            return min(idle, deadline)
-
+        clock = RunClock(self.limits.deadline, self.limits.idle_timeout, self._time_out)
         result: dict[str, Any] | None = None
         # The run's span (a null context when tracing is off) is current in this task:
         # DSPy's module, LM and tool spans nest beneath it.
@@ -115,23 +106,22 @@ class StreamedRun:
         try:
             with span:
                 try:
-                    async with asyncio.timeout(next_timeout()) as clock:
-                        with run_context(self.metrics, program.name):
-                            async with contextlib.aclosing(program.events(inputs)) as items:
-                                async for item in items:
-                                    if self._stop_reason is not None:
-                                        continue  # stopping: the cancel lands at the next await
-                                    event = self._event(item, to_response)
-                                    if isinstance(event, PredictionEvent):
-                                        result = event.outputs
-                                    await self._append(event)
-                                    clock.reschedule(next_timeout())
-                except TimeoutError:
-                    logger.warning("%s: run timed out", program.name)
-                    await self._end(RunStatus.FAILED, TIMED_OUT)
+                    with clock, run_context(self.metrics, program.name):
+                        async with contextlib.aclosing(program.events(inputs)) as items:
+                            async for item in items:
+                                if self._stop_reason is not None:
+                                    continue  # stopping: the cancel lands at the next await
+                                clock.touch()
+                                event = self._event(item, to_response)
+                                if isinstance(event, PredictionEvent):
+                                    result = event.outputs
+                                await self._append(event)
                 except asyncio.CancelledError:
                     reason = self._stop_reason or CANCELLED
-                    logger.info("%s: run stopped: %s", program.name, reason.code)
+                    if reason is TIMED_OUT:
+                        logger.warning("%s: run timed out", program.name)
+                    else:
+                        logger.info("%s: run stopped: %s", program.name, reason.code)
                     status = (
                         RunStatus.CANCELLED
                         if reason in (CANCELLED, ABANDONED, DISCONNECTED)
@@ -152,6 +142,12 @@ class StreamedRun:
                     await self._end(RunStatus.DONE, None, result)
         finally:
             self._close()
+
+    def _time_out(self) -> None:
+        """The run's clock ran out: stop the run (by cancelling its task, note 1)."""
+        if self._stop_reason is None and self.task is not None:
+            self._stop_reason = TIMED_OUT
+            self.task.cancel()
 
     async def _append(self, event: Event) -> None:
         """Log ``event``; if the log refuses it, stop the run (by cancelling, note 1).
@@ -257,6 +253,57 @@ class StreamedRun:
             self._schedule_abandon(max(self.limits.grace, 0.5))
             return
         await self.stop(ABANDONED)
+
+
+class RunClock:
+    """A run's deadline and idle timeout (seconds, or None), as one timer.
+
+    The idle timeout starts again with every event, dozens of times a second
+    per run; moving a timer each time (``asyncio.Timeout.reschedule``) costs a
+    heap entry and a cancelled handle per event. So an event only notes the
+    time (:meth:`touch`), and the timer looks when it fires: it is set again for
+    the idle timeout counted from the last event, or it calls ``expire``.
+    """
+
+    def __init__(
+        self, deadline: float | None, idle: float | None, expire: Callable[[], None]
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        now = self._loop.time()
+        self._deadline = now + deadline if deadline else None
+        self._idle = idle or None
+        self._expire = expire
+        self.last = now  # when the last event came
+        self._timer: asyncio.TimerHandle | None = None
+
+    def touch(self) -> None:
+        """An event came: the idle timeout counts from now."""
+        self.last = self._loop.time()
+
+    def _due(self) -> float | None:
+        idle = self.last + self._idle if self._idle else None
+        if idle is None or self._deadline is None:
+            return idle or self._deadline
+        return min(idle, self._deadline)
+
+    def _fire(self) -> None:
+        due = self._due()
+        if due is not None and due > self._loop.time():
+            self._timer = self._loop.call_at(due, self._fire)  # an event came meanwhile
+        else:
+            self._timer = None
+            self._expire()
+
+    def __enter__(self) -> "RunClock":
+        due = self._due()
+        if due is not None:
+            self._timer = self._loop.call_at(due, self._fire)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 def error_data(failure: Failure, run_id: str) -> str:

@@ -151,8 +151,9 @@ class RunLog(Protocol):
         ``run_not_found``, or ``resume_expired`` when the events just after
         ``after`` are no longer kept. The iterator yields every event there is
         at once, in order, as one batch (a reader that is behind sends them in
-        one write), the last batch ending with the terminal event; None after
-        each ``tick`` seconds without an event; and raises ``LogError``
+        one write), the last batch ending with the terminal event; None at
+        least every ``tick`` seconds while no event comes (a reader measures
+        silence by the clock, not by counting them); and raises ``LogError``
         ``slow_reader`` if its reader falls so far behind that the events it
         needs next are dropped.
         """

@@ -1,0 +1,329 @@
+"""``python -m bench.instructions``: instructions per stream, counted by callgrind, per variant.
+
+    .venv/bin/python -m bench.instructions --program qa streamify=inprocess \\
+        events=inprocess:events runs=inprocess:runs service=head
+
+CPU time per stream moves by a quarter from one round to the next on a shared 2-core VM, and
+``perf`` has no instruction counter there; a difference of 5% between two variants is lost
+in that noise. ``valgrind --tool=callgrind`` counts the instructions a process executes,
+which do not depend on what else the machine runs, so two variants compare to a percent.
+It is about 50 times slower, so a batch is small (``--count`` streams at ``--concurrency``).
+
+The variants are :mod:`bench.ab`'s (``head``, ``ref:X``, ``dir:X``, ``inprocess[:layer]``,
+with uvicorn options and ``env:`` variables). For a server, callgrind starts with counting
+off; the server is warmed up, then counting is on for exactly one batch of the load client
+(``callgrind_control -i on/off``, then a dump). An in-process variant counts everything from
+its start, so it runs twice, with ``--warm`` and with ``--warm + --count`` streams, and the
+difference is the ``--count`` streams' share.
+
+Caveat: under callgrind the process is slow, so the fake LM's tokens pile up and a reader
+finds more of them at a time than at full speed; per-batch costs (one write for several
+events) weigh less here than in the CPU tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "true")
+
+from bench import load
+from bench.ab import Variant, project_for
+from bench.servers import BASE_ENV, PROGRAMS, ROOT, SERVICE_ENV, Project, lm_env
+from bench.suite import body, path_of, say, summarize
+from dspy_forge.dev.devserver import free_port, service_command, serving
+from dspy_forge.dev.fakelm.testing import running_fake_lm
+
+# Counting off at the start; counts include every thread (DSPy's, uvicorn's).
+CALLGRIND = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--dump-instr=no"]
+_TOTALS = re.compile(rb"^totals: (\d+)", re.MULTILINE)
+
+
+def instructions_in(path: Path) -> int:
+    """The instructions a callgrind file counts: its ``totals`` (a dump's ``summary`` is 0)."""
+    match = _TOTALS.search(path.read_bytes())
+    if match is None:
+        raise RuntimeError(f"{path}: no totals line")
+    return int(match[1])
+
+
+def callgrind_control(*args: str) -> None:
+    subprocess.run(["callgrind_control", *args], check=True, capture_output=True, timeout=120)
+
+
+def server_counts(
+    variant: Variant,
+    project: Project,
+    program: str,
+    api_base: str,
+    *,
+    count: int,
+    concurrency: int,
+    batches: int,
+    out: Path,
+    log: Any,
+) -> list[dict[str, Any]]:
+    """``batches`` counted batches of one variant's server, each with its instructions."""
+    host, port = "127.0.0.1", free_port()
+    prefix = out / f"callgrind-{variant.name}"
+    for old in out.glob(f"{prefix.name}.*"):
+        old.unlink()
+    command = [
+        *CALLGRIND,
+        f"--callgrind-out-file={prefix}.%p",
+        *service_command(project.package, host, port, *variant.uvicorn_args),
+    ]
+    env = {
+        "PYTHONPATH": str(project.path / "src"),
+        **BASE_ENV,
+        **lm_env(api_base),
+        **SERVICE_ENV,
+        **dict(variant.env),
+    }
+    url = f"http://{host}:{port}"
+    figures = []
+    with serving(command, url, cwd=project.path, env=env, log=log, startup_timeout=900) as srv:
+        pid = str(srv.process.pid)
+        # Imports and first-request caches, uncounted.
+        load.run(load.closed_loop(url, path_of(program), 4, 2, body, None))
+        for number in range(batches):
+            callgrind_control("--zero", pid)
+            callgrind_control("--instr=on", pid)
+            result = load.run(
+                load.closed_loop(
+                    url,
+                    path_of(program),
+                    count,
+                    concurrency,
+                    lambda i, n=number: body(1000 * (n + 1) + i),
+                    PROGRAMS[program].final_field,
+                )
+            )
+            callgrind_control("--instr=off", pid)
+            dumps_before = set(out.glob(f"{prefix.name}.*"))
+            callgrind_control("--dump", pid)
+            dump = _newest(out, prefix.name, dumps_before)
+            summary = summarize(result, 0.0)
+            figures.append(_figures(instructions_in(dump), summary["completed"], summary))
+            say(f"instructions {variant.name} batch {number + 1}: {_fmt(figures[-1])}")
+    return figures
+
+
+def _newest(out: Path, name: str, before: set[Path]) -> Path:
+    give_up = time.monotonic() + 60
+    while time.monotonic() < give_up:
+        new = sorted(set(out.glob(f"{name}.*")) - before, key=lambda p: p.stat().st_mtime)
+        if new and new[-1].stat().st_size:
+            time.sleep(0.5)  # the dump is written by the time callgrind_control returns
+            return new[-1]
+        time.sleep(0.2)
+    raise RuntimeError(f"callgrind wrote no dump for {name}")
+
+
+def inprocess_counts(
+    variant: Variant,
+    project: Project,
+    program: str,
+    api_base: str,
+    *,
+    count: int,
+    concurrency: int,
+    warm: int,
+    out: Path,
+) -> list[dict[str, Any]]:
+    """One figure: the instructions of ``count`` in-process runs, by difference of two runs."""
+    totals = []
+    for runs in (warm, warm + count):
+        path = out / f"callgrind-{variant.name}-{runs}.out"
+        env = {**os.environ, **BASE_ENV, **lm_env(api_base), "PYTHONPATH": str(ROOT)}
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            "--dump-instr=no",
+            f"--callgrind-out-file={path}",
+            sys.executable,
+            "-m",
+            "bench.inprocess",
+            "run",
+            "--project",
+            str(project.path),
+            "--package",
+            project.package,
+            "--program",
+            program,
+            "--count",
+            str(runs),
+            "--concurrency",
+            str(concurrency),
+            "--layer",
+            variant.layer,
+            "--no-warm-up",
+        ]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{variant.name}: bench.inprocess failed:\n{done.stderr[-3000:]}")
+        batch = json.loads(done.stdout.strip().splitlines()[-1])["batches"][-1]
+        totals.append((instructions_in(path), batch))
+    (low, low_batch), (high, high_batch) = totals
+    completed = high_batch["completed"] - low_batch["completed"]
+    summary = {
+        "completed": completed,
+        "tokens_per_stream": (high_batch["tokens"] - low_batch["tokens"]) / max(1, completed),
+        "errors": count - completed,
+    }
+    figure = _figures(high - low, completed, summary)
+    say(f"instructions {variant.name}: {_fmt(figure)}")
+    return [figure]
+
+
+def _figures(instructions: int, completed: int, summary: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "instructions": instructions,
+        "completed": completed,
+        "minstr_per_stream": instructions / max(1, completed) / 1e6,
+        "tokens_per_stream": summary["tokens_per_stream"],
+        "errors": summary["errors"],
+    }
+
+
+def _fmt(figure: dict[str, Any]) -> str:
+    return (
+        f"{figure['minstr_per_stream']:.2f} M instructions/stream, {figure['completed']} streams, "
+        f"{figure['tokens_per_stream']:.1f} tokens, {figure['errors']} errors"
+    )
+
+
+def measure(
+    variants: list[Variant],
+    program: str,
+    *,
+    count: int,
+    concurrency: int,
+    batches: int,
+    out: Path,
+    scenario: str = "delay-2ms",
+) -> dict[str, Any]:
+    """Every variant's instructions per stream; ratios to the first variant."""
+    out.mkdir(parents=True, exist_ok=True)
+    projects = {v.name: project_for(v, program, out / "ab-projects") for v in variants}
+    counted: dict[str, list[dict[str, Any]]] = {}
+    with (
+        (out / "instructions-servers.log").open("wb") as log,
+        running_fake_lm() as fake,
+    ):
+        api_base = fake.scenario_base(scenario)
+        for v in variants:
+            if v.inprocess:
+                counted[v.name] = inprocess_counts(
+                    v,
+                    projects[v.name],
+                    program,
+                    api_base,
+                    count=count,
+                    concurrency=concurrency,
+                    warm=max(2, concurrency),
+                    out=out,
+                )
+            else:
+                counted[v.name] = server_counts(
+                    v,
+                    projects[v.name],
+                    program,
+                    api_base,
+                    count=count,
+                    concurrency=concurrency,
+                    batches=batches,
+                    out=out,
+                    log=log,
+                )
+    reference = statistics.median(f["minstr_per_stream"] for f in counted[variants[0].name])
+    summary = {}
+    for v in variants:
+        per_stream = [f["minstr_per_stream"] for f in counted[v.name]]
+        summary[v.name] = {
+            "source": v.describe(),
+            "minstr_per_stream": statistics.median(per_stream),
+            "spread": [min(per_stream), max(per_stream)],
+            "ratio": statistics.median(per_stream) / reference,
+            "tokens_per_stream": statistics.median(f["tokens_per_stream"] for f in counted[v.name]),
+            "errors": sum(f["errors"] for f in counted[v.name]),
+        }
+    return {
+        "program": program,
+        "count": count,
+        "concurrency": concurrency,
+        "batches": batches,
+        "scenario": scenario,
+        "reference": variants[0].name,
+        "batches_counted": counted,
+        "summary": summary,
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    """The counts as a markdown table."""
+    lines = [
+        f"{result['program']}, {result['count']} streams at c={result['concurrency']} a batch, "
+        f"callgrind; ratio to `{result['reference']}`",
+        "",
+        "| variant | what | M instructions per stream (median; min-max) | ratio | tokens "
+        "| errors |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, s in result["summary"].items():
+        low, high = s["spread"]
+        lines.append(
+            f"| {name} | `{s['source']}` | {s['minstr_per_stream']:.2f} ({low:.2f}-{high:.2f}) "
+            f"| {s['ratio']:.2f}x | {s['tokens_per_stream']:.1f} | {s['errors']} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.instructions", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("variants", nargs="+", help="name=SOURCE[,uvicorn-arg...] (bench.ab's)")
+    parser.add_argument("--program", choices=sorted(PROGRAMS), default="qa")
+    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--count", type=int, default=40)
+    parser.add_argument("--batches", type=int, default=2, help="counted batches per server")
+    parser.add_argument(
+        "--scenario",
+        default="delay-2ms",
+        help="the fake LM's scenario (a slow one, delay-200ms, keeps a counted server caught up)",
+    )
+    parser.add_argument("--out", type=Path, default=Path("out/bench"))
+    args = parser.parse_args(argv)
+    try:
+        variants = [Variant.parse(text) for text in args.variants]
+    except ValueError as exc:
+        parser.error(str(exc))
+    with contextlib.suppress(FileExistsError):
+        args.out.mkdir(parents=True)
+    result = measure(
+        variants,
+        args.program,
+        count=args.count,
+        concurrency=args.concurrency,
+        batches=args.batches,
+        out=args.out.resolve(),
+        scenario=args.scenario,
+    )
+    (args.out / "instructions.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    print(table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
