@@ -89,7 +89,7 @@ class FakeProgram:
         self.iterated_in: asyncio.Task[Any] | None = None
         self.closed_in: asyncio.Task[Any] | None = None
 
-    async def events(self, inputs: dict[str, Any]) -> AsyncIterator[Any]:
+    async def events(self, inputs: dict[str, Any], lm_calls: Any = None) -> AsyncIterator[Any]:
         self.iterated_in = asyncio.current_task()
         try:
             async for item in self._script(inputs):

@@ -175,3 +175,32 @@ def test_the_stream_is_kept_from_the_first_callback_for_predictors_without_one()
             status.on_lm_start("l1", Model(), {})
             status.on_lm_end("l1", None)
     assert [s.hook for s in sent] == ["module_start", "lm_start", "lm_end"]
+
+
+async def test_the_lm_call_metrics_ride_on_the_reporter_one_callback_for_dspy() -> None:
+    """A streamed run's LM calls are timed through the reporter, not a callback of their own."""
+    from forge_service.runtime.metrics import LMCallMetrics, Metrics
+
+    seen: list[list[Any]] = []
+
+    class Spy(dspy.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.predict = dspy.Predict("question -> answer")
+
+        async def aforward(self, question: str) -> dspy.Prediction:
+            seen.append(list(dspy.settings.callbacks))
+            return await self.predict.acall(question=question)
+
+    module = Spy()
+    module.predict.set_lm(dspy.utils.DummyLM([{"answer": "Paris"}, {"answer": "Rome"}]))
+    metrics = Metrics()
+    program = ServedProgram("qa", module)
+    for question in ("Capital of France?", "Capital of Italy?"):
+        lm_calls = LMCallMetrics(metrics, "qa")
+        [item async for item in program.events({"question": question}, lm_calls)]
+    assert [type(callback).__name__ for callback in seen[0]] == ["StatusReporter"]
+    timed = metrics.registry.get_sample_value(
+        "dspy_lm_call_seconds_count", {"program": "qa", "model": "dummy"}
+    )
+    assert timed == 2

@@ -33,6 +33,7 @@ from typing import Any
 import anyio
 from dspy.dsp.utils.settings import settings
 from dspy.streaming.messages import StatusMessage, StatusStreamingCallback
+from dspy.utils.callback import BaseCallback
 
 from .errors import describe
 
@@ -55,8 +56,15 @@ class Status(StatusMessage):
 class StatusReporter(StatusStreamingCallback):
     """Renders one program's status templates for one run."""
 
-    def __init__(self, program: str, module: Any, templates: Mapping[str, str | None]) -> None:
+    def __init__(
+        self,
+        program: str,
+        module: Any,
+        templates: Mapping[str, str | None],
+        lm_calls: BaseCallback | None = None,
+    ) -> None:
         super().__init__()
+        self._lm_calls = lm_calls  # told of every LM call too (metrics.run_context says why)
         self._program = program
         self._module = module  # its parts get no module hooks; None: every module gets them
         self._templates = templates
@@ -84,12 +92,16 @@ class StatusReporter(StatusStreamingCallback):
         self._emit("tool_end", call_id, tool=tool, output=str(outputs)[:OUTPUT_PREVIEW])
 
     def on_lm_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
+        if self._lm_calls is not None:
+            self._lm_calls.on_lm_start(call_id, instance, inputs)
         self._names[call_id] = getattr(instance, "model", type(instance).__name__)
         self._emit("lm_start", call_id, model=self._names[call_id])
 
     def on_lm_end(
         self, call_id: str, outputs: Any | None, exception: BaseException | None = None
     ) -> None:
+        if self._lm_calls is not None:
+            self._lm_calls.on_lm_end(call_id, outputs, exception)
         model = self._names.pop(call_id, "")
         if exception is not None:
             self._emit("lm_error", call_id, model=model, error=describe(exception).code)

@@ -16,6 +16,7 @@ from typing import Any
 
 import dspy
 from dspy.streaming import StatusMessage, StreamListener, StreamResponse
+from dspy.utils.callback import BaseCallback
 
 from .events import Event, StatusEvent, TokenEvent
 from .status import Status, StatusReporter
@@ -71,8 +72,13 @@ class ServedProgram:
         """Run the program to completion."""
         return await self.module.acall(**inputs)
 
-    async def events(self, inputs: dict[str, Any]) -> AsyncIterator[Event | dspy.Prediction]:
+    async def events(
+        self, inputs: dict[str, Any], lm_calls: BaseCallback | None = None
+    ) -> AsyncIterator[Event | dspy.Prediction]:
         """Run the program, yielding status and token events, then the final Prediction.
+
+        ``lm_calls``: a callback told of every LM call by the run's status
+        reporter rather than by DSPy (``metrics.run_context`` says why).
 
         Every listened field that is also a final output is completed from the
         Prediction, so its chunks always concatenate to exactly its value: DSPy
@@ -90,7 +96,7 @@ class ServedProgram:
             if item.live
         ]
         own = None if self.module_hooks == "all" else self.module
-        reporter = StatusReporter(self.name, own, self.status)
+        reporter = StatusReporter(self.name, own, self.status, lm_calls)
         # streamify reads the callbacks when it is created, not when it runs.
         with dspy.context(callbacks=[*dspy.settings.callbacks, reporter]):
             run = dspy.streamify(self.module, stream_listeners=listeners, is_async_program=True)

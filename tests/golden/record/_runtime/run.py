@@ -34,7 +34,7 @@ from .errors import Failure, describe
 from .events import DoneEvent, ErrorEvent, Event, PredictionEvent, TokenEvent
 from .limits import TIMED_OUT
 from .logs import current_request_id, run_id_bound
-from .metrics import Metrics, run_context
+from .metrics import LMCallMetrics, Metrics, run_context
 from .program import ServedProgram
 from .runlog import ABANDONED, CANCELLED, DISCONNECTED, LogError, RunLog, RunRecord, RunStatus
 from .tracing import run_span
@@ -106,8 +106,10 @@ class StreamedRun:
         try:
             with span:
                 try:
-                    with clock, run_context(self.metrics, program.name):
-                        async with contextlib.aclosing(program.events(inputs)) as items:
+                    lm_calls = LMCallMetrics(self.metrics, program.name)
+                    with clock, run_context(self.metrics, program.name, lm_calls=False):
+                        events = program.events(inputs, lm_calls)
+                        async with contextlib.aclosing(events) as items:
                             async for item in items:
                                 if self._stop_reason is not None:
                                     continue  # stopping: the cancel lands at the next await
