@@ -11,7 +11,9 @@ experiment) or ``inprocess[:streamify|events|runs]`` (no server: the head projec
 run in-process, with ``dspy.streamify`` alone, the reference of the service-layer target, or
 with more of the service's layers around it, as :mod:`bench.inprocess` says). An option is
 an argument for uvicorn (``--loop``, ``uvloop``) or ``env:KEY=VALUE``, a variable of the
-service's environment.
+service's environment; ``{otlp}`` in a value is the URL of an OTLP receiver the bench runs
+(:mod:`bench.otlp_sink`), so ``traced=head,env:OTEL_EXPORTER_OTLP_ENDPOINT={otlp}`` measures
+the service with tracing on.
 
 The servers run side by side against one fake LM; each round measures every variant in turn,
 each going first in turn, with a closed-loop batch of ``--count`` streams at
@@ -35,6 +37,7 @@ from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "true")
 
+from bench.otlp_sink import running_otlp_sink
 from bench.servers import (
     BASE_ENV,
     PROGRAMS,
@@ -51,6 +54,7 @@ from dspy_forge.dev.devserver import free_port, service_command, serving
 from dspy_forge.dev.fakelm.testing import running_fake_lm
 
 INPROCESS = "inprocess"
+OTLP = "{otlp}"  # in an env: value, the URL of the bench's OTLP sink (bench.otlp_sink)
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,17 @@ class Variant:
     def layer(self) -> str:
         """For ``inprocess[:layer]``: how much of the service runs around the program."""
         return self.source.partition(":")[2] or "streamify"
+
+    @property
+    def traced(self) -> bool:
+        """Whether an ``env:`` value names the bench's OTLP sink (``{otlp}``)."""
+        return any(OTLP in value for _, value in self.env)
+
+    def environment(self, otlp: str | None = None) -> dict[str, str]:
+        """The variant's ``env:`` variables, ``{otlp}`` replaced by the sink's URL."""
+        if self.traced and otlp is None:
+            raise ValueError(f"{self.name}: {OTLP} needs the bench's OTLP sink")
+        return {key: value.replace(OTLP, otlp or OTLP) for key, value in self.env}
 
     def describe(self) -> str:
         options = " ".join([*self.uvicorn_args, *(f"{k}={v}" for k, v in self.env)])
@@ -165,6 +180,7 @@ def measure(
         running_fake_lm() as fake,
         contextlib.ExitStack() as stack,
     ):
+        sink = stack.enter_context(running_otlp_sink()) if any(v.traced for v in variants) else None
         api_base = fake.scenario_base(scenario)
         env = {**BASE_ENV, **lm_env(api_base), **SERVICE_ENV}
         servers: dict[str, Any] = {}
@@ -181,7 +197,11 @@ def measure(
                     command,
                     f"http://{host}:{port}",
                     cwd=p.path,
-                    env={"PYTHONPATH": str(p.path / "src"), **env, **dict(v.env)},
+                    env={
+                        "PYTHONPATH": str(p.path / "src"),
+                        **env,
+                        **v.environment(sink.url if sink else None),
+                    },
                     log=log,
                 )
             )

@@ -5,7 +5,8 @@ Both commands build the program exactly as the generated service does (the proje
 fake LM) and print one JSON object.
 
 ``run``: ``count`` runs, ``concurrency`` at a time, after a short warm-up; the CPU time of
-this process (``resource.getrusage``) per completed run. ``--layer`` says how much of the
+this process (``resource.getrusage``) per completed run, and each run's time from its start to
+its first token (``first_token_s``). ``--layer`` says how much of the
 service runs around the program, so the layers' costs can be told apart:
 
 - ``streamify`` (the reference): ``dspy.streamify`` with fresh listeners per run, as the
@@ -64,6 +65,7 @@ async def run_batch(
     predictors = dict(module.named_predictors())
     tokens = 0
     completed = 0
+    first_tokens: list[float] = []  # per run: seconds from its start to its first token
     indices = iter(range(count))
     one_run = None
     if layer == "runs":
@@ -80,27 +82,38 @@ async def run_batch(
             )
             for item in served.listen
         ]
+        started, first = time.perf_counter(), True
         run = dspy.streamify(module, stream_listeners=listeners, is_async_program=True)
         async with contextlib.aclosing(run(question=question)) as items:
             async for item in items:
                 if isinstance(item, StreamResponse) and item.chunk:
+                    if first:
+                        first_tokens.append(time.perf_counter() - started)
+                        first = False
                     tokens += 1
                 elif isinstance(item, dspy.Prediction):
                     completed += 1
 
     async def events_run(question: str) -> None:
         nonlocal tokens, completed
+        started, first = time.perf_counter(), True
         async with contextlib.aclosing(served.events({"question": question})) as items:
             async for item in items:
                 if isinstance(item, dspy.Prediction):
                     completed += 1
                 elif getattr(item, "event", None) == "token":
+                    if first:
+                        first_tokens.append(time.perf_counter() - started)
+                        first = False
                     tokens += 1
 
     async def runs_run(question: str) -> None:
         nonlocal tokens, completed
         assert one_run is not None
-        body = await one_run(question)
+        started = time.perf_counter()
+        body, first = await one_run(question)
+        if first is not None:
+            first_tokens.append(first - started)
         tokens += body.count(b"event: token")
         completed += b"event: done" in body
 
@@ -113,7 +126,13 @@ async def run_batch(
     start_cpu, start = cpu_now(), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(min(concurrency, count))))
     cpu, wall = cpu_now() - start_cpu, time.perf_counter() - start
-    return {"completed": completed, "tokens": tokens, "cpu": cpu, "wall": wall}
+    return {
+        "completed": completed,
+        "tokens": tokens,
+        "cpu": cpu,
+        "wall": wall,
+        "first_token_s": sorted(first_tokens),
+    }
 
 
 def _runs_layer(served: Any, package: str) -> Any:
@@ -130,13 +149,16 @@ def _runs_layer(served: Any, package: str) -> Any:
     else:  # a project generated before them
         runs = runs_module.Runs(settings.run_limits(), metrics_module.Metrics())
 
-    async def one(question: str) -> bytes:
+    async def one(question: str) -> tuple[bytes, float | None]:
+        """The SSE body, and when its first token came (``time.perf_counter``)."""
         answer = await runs.stream(served, request(question=question), response.from_prediction)
-        chunks = [
-            chunk if isinstance(chunk, bytes) else chunk.encode()
-            async for chunk in answer.body_iterator
-        ]
-        return b"".join(chunks)
+        chunks: list[bytes] = []
+        first = None
+        async for chunk in answer.body_iterator:
+            chunks.append(chunk if isinstance(chunk, bytes) else chunk.encode())
+            if first is None and b"event: token" in chunks[-1]:
+                first = time.perf_counter()
+        return b"".join(chunks), first
 
     return one
 

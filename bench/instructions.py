@@ -39,6 +39,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "true")
 
 from bench import load
 from bench.ab import Variant, project_for
+from bench.otlp_sink import running_otlp_sink
 from bench.servers import BASE_ENV, PROGRAMS, ROOT, SERVICE_ENV, Project, lm_env
 from bench.suite import body, path_of, say, summarize
 from dspy_forge.dev.devserver import free_port, service_command, serving
@@ -72,6 +73,7 @@ def server_counts(
     batches: int,
     out: Path,
     log: Any,
+    otlp: str | None = None,
 ) -> list[dict[str, Any]]:
     """``batches`` counted batches of one variant's server, each with its instructions."""
     host, port = "127.0.0.1", free_port()
@@ -88,7 +90,7 @@ def server_counts(
         **BASE_ENV,
         **lm_env(api_base),
         **SERVICE_ENV,
-        **dict(variant.env),
+        **variant.environment(otlp),
     }
     url = f"http://{host}:{port}"
     figures = []
@@ -220,6 +222,7 @@ def measure(
     with (
         (out / "instructions-servers.log").open("wb") as log,
         running_fake_lm() as fake,
+        running_otlp_sink() as sink,
     ):
         api_base = fake.scenario_base(scenario)
         for v in variants:
@@ -245,6 +248,7 @@ def measure(
                     batches=batches,
                     out=out,
                     log=log,
+                    otlp=sink.url,
                 )
     reference = statistics.median(f["minstr_per_stream"] for f in counted[variants[0].name])
     summary = {}

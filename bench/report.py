@@ -170,7 +170,9 @@ def markdown(results: dict[str, Any]) -> str:
             "|---|---|" + "---|---|" * len(levels),
         ]
         for program in programs:
-            for server in (*servers, "lm"):
+            for server in (*servers, "inprocess", "lm"):
+                if server not in med:  # results of a run before the in-process reference
+                    continue
                 cells = []
                 for c in levels:
                     f = med[server][program][c]
@@ -182,7 +184,10 @@ def markdown(results: dict[str, Any]) -> str:
                         else f["ttft_p50_s"] - lm
                     )
                     cells.append("-" if server == "lm" else f"+{_n(over, 1000)}")
-                name = "fake LM, read directly" if server == "lm" else SERVER_NAMES[server]
+                name = {
+                    "lm": "fake LM, read directly",
+                    "inprocess": "in-process `streamify`, no server",
+                }.get(server) or SERVER_NAMES[server]
                 lines.append(f"| {program} | {name} | " + " | ".join(cells) + " |")
         parts.append("\n".join(lines))
 

@@ -459,6 +459,22 @@ class Suite:
                             "ttft_p50_s": load.percentile(times, 50),
                             "ttft_p99_s": load.percentile(times, 99),
                         }
+                        # The reference: the same program in-process, DSPy with no server.
+                        answer = inprocess(
+                            self.projects[PROGRAMS[program].spec],
+                            program,
+                            api_base,
+                            "run",
+                            "--count",
+                            str(count),
+                            "--concurrency",
+                            str(concurrency),
+                        )
+                        firsts = answer["batches"][-1]["first_token_s"]
+                        this_run.setdefault("inprocess", {}).setdefault(program, {})[key] = {
+                            "ttft_p50_s": load.percentile(firsts, 50),
+                            "ttft_p99_s": load.percentile(firsts, 99),
+                        }
                         for server in order:
                             figures = measure_into(
                                 this_run, running, server, program, count, concurrency
@@ -470,7 +486,7 @@ class Suite:
                                 f"(LM {_fmt(lm_first[program][key]['ttft_p50_s'], 1000)})"
                             )
                 runs.append(this_run)
-        servers = (*c.servers, "lm")
+        servers = (*c.servers, "inprocess", "lm")
         medians: dict[str, Any] = {}
         for server in servers:
             for program in c.programs:
