@@ -6,7 +6,8 @@ fake LM) and print one JSON object.
 
 ``run``: ``count`` runs, ``concurrency`` at a time, after a short warm-up; the CPU time of
 this process (``resource.getrusage``) per completed run, and each run's time from its start to
-its first token (``first_token_s``). ``--layer`` says how much of the
+its first token (``first_token_s``), and the p50/p99 gap between two tokens of a run (the
+``streamify`` layer). ``--layer`` says how much of the
 service runs around the program, so the layers' costs can be told apart:
 
 - ``streamify`` (the reference): ``dspy.streamify`` with fresh listeners per run, as the
@@ -31,6 +32,7 @@ import asyncio
 import contextlib
 import importlib
 import json
+import math
 import os
 import resource
 import sys
@@ -40,6 +42,14 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "true")
 
 PLACEHOLDER = "QUESTION-PLACEHOLDER-7f3a"
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest rank, as :func:`bench.load.percentile` (not imported: this runs in the project)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]
 
 
 def cpu_now() -> float:
@@ -66,6 +76,7 @@ async def run_batch(
     tokens = 0
     completed = 0
     first_tokens: list[float] = []  # per run: seconds from its start to its first token
+    gaps: list[float] = []  # seconds between two tokens of a run (streamify layer)
     indices = iter(range(count))
     one_run = None
     if layer == "runs":
@@ -82,14 +93,17 @@ async def run_batch(
             )
             for item in served.listen
         ]
-        started, first = time.perf_counter(), True
+        started, last = time.perf_counter(), None
         run = dspy.streamify(module, stream_listeners=listeners, is_async_program=True)
         async with contextlib.aclosing(run(question=question)) as items:
             async for item in items:
                 if isinstance(item, StreamResponse) and item.chunk:
-                    if first:
-                        first_tokens.append(time.perf_counter() - started)
-                        first = False
+                    now = time.perf_counter()
+                    if last is None:
+                        first_tokens.append(now - started)
+                    else:
+                        gaps.append(now - last)
+                    last = now
                     tokens += 1
                 elif isinstance(item, dspy.Prediction):
                     completed += 1
@@ -132,6 +146,8 @@ async def run_batch(
         "cpu": cpu,
         "wall": wall,
         "first_token_s": sorted(first_tokens),
+        "gap_p50_s": percentile(gaps, 50),
+        "gap_p99_s": percentile(gaps, 99),
     }
 
 

@@ -103,9 +103,18 @@ def generate_project(spec_name: str, out: Path) -> Project:
     return Project(project, loaded.model.package)
 
 
-def inprocess(project: Project, program: str, api_base: str, *args: str) -> dict[str, Any]:
-    """Run :mod:`bench.inprocess` in a subprocess against the fake LM; its JSON answer."""
-    env = {**os.environ, **BASE_ENV, **lm_env(api_base), "PYTHONPATH": str(ROOT)}
+def inprocess(
+    project: Project,
+    program: str,
+    api_base: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Run :mod:`bench.inprocess` in a subprocess against the fake LM; its JSON answer.
+
+    ``env``: settings of the project's own (``LM_MAX_CONNECTIONS``), as a service gets them.
+    """
+    env = {**os.environ, **BASE_ENV, **lm_env(api_base), "PYTHONPATH": str(ROOT), **(env or {})}
     command = [
         sys.executable,
         "-m",
