@@ -9,7 +9,8 @@ generated from the template in this checkout), ``ref:<commit>`` (generated from 
 as it was at that commit), ``dir:<path>`` (a generated project edited by hand, for an
 experiment) or ``inprocess[:streamify|events|runs]`` (no server: the head project's program
 run in-process, with ``dspy.streamify`` alone, the reference of the service-layer target, or
-with more of the service's layers around it, as :mod:`bench.inprocess` says). An option is
+with more of the service's layers around it, as :mod:`bench.inprocess` says; its one option is
+``--loop,uvloop``, to compare with a service on uvloop). An option is
 an argument for uvicorn (``--loop``, ``uvloop``) or ``env:KEY=VALUE``, a variable of the
 service's environment; ``{otlp}`` in a value is the URL of an OTLP receiver the bench runs
 (:mod:`bench.otlp_sink`), so ``traced=head,env:OTEL_EXPORTER_OTLP_ENDPOINT={otlp}`` measures
@@ -76,6 +77,8 @@ class Variant:
         env = tuple(tuple(part[4:].split("=", 1)) for part in parts if part.startswith("env:"))
         if not source.startswith(("head", INPROCESS, "ref:", "dir:")):
             raise ValueError(f"{name}: unknown source {source!r} (head, ref:X, dir:X, inprocess)")
+        if source.startswith(INPROCESS) and (env or (args and args[0] != "--loop")):
+            raise ValueError(f"{name}: an in-process variant takes only --loop,asyncio|uvloop")
         return cls(name, source, args, env)  # type: ignore[arg-type]
 
     @property
@@ -97,6 +100,11 @@ class Variant:
         if self.traced and otlp is None:
             raise ValueError(f"{self.name}: {OTLP} needs the bench's OTLP sink")
         return {key: value.replace(OTLP, otlp or OTLP) for key, value in self.env}
+
+    @property
+    def inprocess_args(self) -> tuple[str, ...]:
+        """For an in-process variant: its options for :mod:`bench.inprocess` (``--loop``)."""
+        return self.uvicorn_args
 
     def describe(self) -> str:
         options = " ".join([*self.uvicorn_args, *(f"{k}={v}" for k, v in self.env)])
@@ -229,6 +237,7 @@ def measure(
                             "1",
                             "--layer",
                             v.layer,
+                            *v.inprocess_args,
                         )
                     batch = answer["batches"][-1]
                     figures = {

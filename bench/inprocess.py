@@ -209,6 +209,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-warm-up", action="store_true", help="no untimed batch first (bench.instructions)"
     )
+    parser.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="the event loop (a service on uvloop compares with this on uvloop)",
+    )
     args = parser.parse_args(argv)
 
     served = served_program(args.project, args.package, args.program)
@@ -225,7 +231,13 @@ def main(argv: list[str] | None = None) -> None:
             for _ in range(args.repeat)
         ]
 
-    print(json.dumps({"batches": asyncio.run(all_batches())}))
+    if args.loop == "uvloop":
+        import uvloop
+
+        batches = uvloop.run(all_batches())
+    else:
+        batches = asyncio.run(all_batches())
+    print(json.dumps({"batches": batches}))
 
 
 if __name__ == "__main__":

@@ -170,6 +170,7 @@ def inprocess_counts(
             "--layer",
             variant.layer,
             "--no-warm-up",
+            *variant.inprocess_args,
         ]
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0:

@@ -9,13 +9,16 @@ end. The fake LM paces every token (``delay-<pace>ms``), so the streams overlap,
 most streams it had open at once (``streams_open_peak``). The service's admission limit is lifted
 (``MAX_CONCURRENT_RUNS``); uvicorn runs with no ``--limit-concurrency`` (its default). Reported:
 that peak, the streams that completed with every token (the tokens' text is the final answer),
-tokens delivered, and the p50/p99 gap between tokens at the client. Writes ``pool.json`` and
-prints a markdown table.
+tokens delivered, and the p50/p99 gap between tokens at the client. The service runs on the last
+core, the client and the fake LM on the others (``--no-pin``: anywhere). ``--inprocess`` adds the
+same streams run in-process with ``dspy.streamify`` alone on the service's core: DSPy's own gaps,
+the floor of the service's. Writes ``pool.json`` and prints a markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -27,7 +30,8 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "true")
 
 from bench import load
-from bench.servers import BASE_ENV, PROGRAMS, SERVICE_ENV, generate_project, lm_env
+from bench.ab import pinned
+from bench.servers import BASE_ENV, PROGRAMS, SERVICE_ENV, generate_project, inprocess, lm_env
 from bench.suite import body, machine, path_of, say
 from dspy_forge.dev.devserver import running_service
 from dspy_forge.dev.fakelm.scenario import DEFAULT_WORDS
@@ -45,8 +49,20 @@ def raise_open_files(needed: int) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def measure(project: Any, fake: Any, pool: int, streams: int, pace_ms: int, log: Any) -> dict:
-    """One pool size: ``streams`` at once through one service; the fake LM's and client's view."""
+def measure(
+    project: Any,
+    fake: Any,
+    pool: int,
+    streams: int,
+    pace_ms: int,
+    log: Any,
+    server_core: set[int] | None,
+) -> dict:
+    """One pool size: ``streams`` at once through one service; the fake LM's and client's view.
+
+    ``server_core``: the service runs there, apart from this process (the client) and the fake
+    LM, so that a gap at the client is the service's and not a share of the client's core.
+    """
     scenario = f"delay-{pace_ms}ms"
     env = {
         **BASE_ENV,
@@ -55,7 +71,11 @@ def measure(project: Any, fake: Any, pool: int, streams: int, pace_ms: int, log:
         "LM_MAX_CONNECTIONS": str(pool),
     }
     final_field = PROGRAMS[PROGRAM].final_field
-    with running_service(project.path, project.package, env, log=log) as service:
+    with contextlib.ExitStack() as stack:
+        with pinned(server_core):  # the service inherits the core it is started on
+            service = stack.enter_context(
+                running_service(project.path, project.package, env, log=log)
+            )
         # One stream first, so that the service has built its LM and engine.
         load.run(load.closed_loop(service.url, path_of(PROGRAM), 1, 1, body, final_field))
         fake.reset()
@@ -84,22 +104,94 @@ def measure(project: Any, fake: Any, pool: int, streams: int, pace_ms: int, log:
     }
 
 
+def measure_inprocess(
+    project: Any, fake: Any, pool: int, streams: int, pace_ms: int, server_core: set[int] | None
+) -> dict:
+    """The same streams in-process: ``dspy.streamify`` alone, on the service's core (the floor)."""
+    scenario = f"delay-{pace_ms}ms"
+    fake.reset()
+    with pinned(server_core):
+        answer = inprocess(
+            project,
+            PROGRAM,
+            fake.scenario_base(scenario),
+            "run",
+            "--count",
+            str(streams),
+            "--concurrency",
+            str(streams),
+            env={"LM_MAX_CONNECTIONS": str(pool)},
+        )
+    batch = answer["batches"][-1]
+    counters = fake.stats()["scenarios"][scenario]
+    return {
+        "pool": pool,
+        "server": "inprocess",
+        "streams": streams,
+        "pace_ms": pace_ms,
+        "upstream_peak": counters["streams_open_peak"],
+        "completed": batch["completed"],
+        "whole": batch["completed"],  # every run's prediction, its tokens counted below
+        "errors": {},
+        "tokens": batch["tokens"],
+        "tokens_expected": DEFAULT_WORDS * streams,
+        "gap_p50_ms": None if batch["gap_p50_s"] is None else round(1000 * batch["gap_p50_s"], 1),
+        "gap_p99_ms": None if batch["gap_p99_s"] is None else round(1000 * batch["gap_p99_s"], 1),
+        "wall_s": round(batch["wall"], 2),
+    }
+
+
 def table(rows: list[dict], load_average: str) -> str:
     lines = [
         f"Streams at once: {rows[0]['streams']}, a token every {rows[0]['pace_ms']} ms at the "
         f"fake LM; load average before the run: {load_average}.",
         "",
-        "| LM_MAX_CONNECTIONS | upstream streams open at once (peak) | streams complete, "
+        "| what | LM_MAX_CONNECTIONS | upstream streams open at once (peak) | streams complete, "
         "every token | answer tokens at the client / expected | gap p50 | gap p99 | wall |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
+        what = "in-process `streamify`" if r.get("server") == "inprocess" else "service"
         lines.append(
-            f"| {r['pool']} | {r['upstream_peak']} | {r['whole']} / {r['streams']} | "
+            f"| {what} | {r['pool']} | {r['upstream_peak']} | {r['whole']} / {r['streams']} | "
             f"{r['tokens']} / {r['tokens_expected']} | {r['gap_p50_ms']} ms | "
             f"{r['gap_p99_ms']} ms | {r['wall_s']} s |"
         )
     return "\n".join(lines)
+
+
+def run_all(
+    streams: int, pools: list[int], pace_ms: int, out: Path, *, alone: bool, pin: bool = True
+) -> dict[str, Any]:
+    """Every pool size (and, with ``alone``, the in-process floor at the largest); the rows."""
+    out.mkdir(parents=True, exist_ok=True)
+    limit = raise_open_files(4 * streams + 1024)
+    say(f"open-file limit {limit}")
+    load_average = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    project = generate_project(PROGRAMS[PROGRAM].spec, out / "qa")
+    rows = []
+    cores = sorted(os.sched_getaffinity(0))
+    pin = pin and len(cores) >= 2
+    server_core = {cores[-1]} if pin else None
+    if pin:
+        os.sched_setaffinity(0, set(cores[:-1]))  # the client, and the fake LM started below
+    try:
+        with (out / "pool-servers.log").open("wb") as log, running_fake_lm() as fake:
+            for pool in pools:
+                say(f"pool {pool}: {streams} streams")
+                row = measure(project, fake, pool, streams, pace_ms, log, server_core)
+                say(json.dumps(row))
+                rows.append(row)
+                time.sleep(1)
+            if alone:
+                say(f"in-process, pool {max(pools)}: {streams} streams")
+                row = measure_inprocess(project, fake, max(pools), streams, pace_ms, server_core)
+                say(json.dumps(row))
+                rows.append(row)
+    finally:
+        if pin:
+            os.sched_setaffinity(0, set(cores))
+    return {"rows": rows, "load_average": load_average, "pinned": pin}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,25 +202,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pools", default="100,1000", help="LM_MAX_CONNECTIONS values")
     parser.add_argument("--pace-ms", type=int, default=100, help="the fake LM's token delay")
     parser.add_argument("--out", type=Path, default=Path("out/bench-pool"))
+    parser.add_argument(
+        "--inprocess",
+        action="store_true",
+        help="also run the streams in-process (dspy.streamify alone) at the largest pool",
+    )
+    parser.add_argument(
+        "--no-pin", action="store_true", help="let the scheduler place the service and the client"
+    )
     args = parser.parse_args(argv)
-    args.out = args.out.resolve()
-    args.out.mkdir(parents=True, exist_ok=True)
-    limit = raise_open_files(4 * args.streams + 1024)
-    say(f"open-file limit {limit}")
-    load_average = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    project = generate_project(PROGRAMS[PROGRAM].spec, args.out / "qa")
-    rows = []
-    with (args.out / "servers.log").open("wb") as log, running_fake_lm() as fake:
-        for pool in (int(p) for p in args.pools.split(",")):
-            say(f"pool {pool}: {args.streams} streams")
-            row = measure(project, fake, pool, args.streams, args.pace_ms, log)
-            say(json.dumps(row))
-            rows.append(row)
-            time.sleep(1)
-    report = table(rows, load_average)
-    results = {"rows": rows, "load_average": load_average, "machine": machine()}
-    (args.out / "pool.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
-    print(report)
+    out = args.out.resolve()
+    pools = [int(p) for p in args.pools.split(",")]
+    results = run_all(
+        args.streams, pools, args.pace_ms, out, alone=args.inprocess, pin=not args.no_pin
+    )
+    results["machine"] = machine()
+    (out / "pool.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    print(table(results["rows"], results["load_average"]))
     return 0
 
 

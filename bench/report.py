@@ -258,11 +258,33 @@ def markdown(results: dict[str, Any]) -> str:
             ]
         parts.append("\n".join(lines))
 
+    if results.get("startup"):
+        from bench import startup
+
+        parts.append(startup.table(results["startup"]))
+    for counted in results.get("instructions", {}).values():
+        from bench import instructions
+
+        parts.append("**Instructions per stream** (callgrind), " + instructions.table(counted))
+    for ab in results.get("ab", {}).values():
+        from bench import ab as ab_module
+
+        parts.append("**CPU per stream, variants side by side** (pinned), " + ab_module.table(ab))
+    if results.get("pool"):
+        from bench import pool
+
+        parts.append(
+            "**1,000 streams in flight** (the service pinned to its own core), "
+            + pool.table(results["pool"]["rows"], results["pool"]["load_average"])
+        )
+
     found = results.get("targets")
     if found:
         lines = ["**Targets**", "", "| target | figure | met |", "|---|---|---|"]
         for name, t in found.items():
-            if name.startswith("cpu_half"):
+            if "figure" in t:
+                figure = t["figure"]
+            elif name.startswith("cpu_half"):
                 figure = (
                     f"service/baseline CPU at c={t['concurrency']}: {_ratio(t['ratio'])}; tokens "
                     f"{_n(t['tokens_per_stream'])} of "

@@ -39,7 +39,8 @@ def test_quick_bench_reports_every_section(tmp_path: Path) -> None:
     assert cpu["service"]["qa"]["1"]["errors"] == 0
     assert results["cpu"]["first_request"]["service"]["qa"]["tokens"] > 0
     assert results["inprocess"]["qa"]["1"]["cpu_ms_per_stream"] is not None
-    assert set(results["ttft"]["median"]) == {"service", "baseline", "floor", "lm"}
+    assert set(results["ttft"]["median"]) == {"service", "baseline", "floor", "inprocess", "lm"}
+    assert results["startup"]["median_s"] > 0
     level = next(iter(results["capacity"]["levels"]["service"].values()))
     assert level["completed"] + level["errors"] == level["streams"]
     assert level["rss_kib_per_idle_stream"] is not None
@@ -52,11 +53,21 @@ def test_quick_bench_reports_every_section(tmp_path: Path) -> None:
     report = (out / "report.md").read_text()
     assert "Server CPU per completed stream" in report
     assert "Time to first token" in report
+    assert "Start-up to" in report
 
 
 def test_pool_bench_sees_the_pool_size_at_the_fake_lm(tmp_path: Path) -> None:
     out = tmp_path / "pool"
-    command = [sys.executable, "-m", "bench.pool", "--streams", "12", "--pools", "4,12"]
+    command = [
+        sys.executable,
+        "-m",
+        "bench.pool",
+        "--streams",
+        "12",
+        "--pools",
+        "4,12",
+        "--inprocess",
+    ]
     result = subprocess.run(
         [*command, "--pace-ms", "20", "--out", str(out)],
         cwd=ROOT,
@@ -66,10 +77,12 @@ def test_pool_bench_sees_the_pool_size_at_the_fake_lm(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    small, large = json.loads((out / "pool.json").read_text())["rows"]
-    for row in (small, large):
+    small, large, alone = json.loads((out / "pool.json").read_text())["rows"]
+    assert alone["server"] == "inprocess"  # the same streams with streamify alone
+    for row in (small, large, alone):
         assert row["whole"] == row["streams"] == 12 and not row["errors"]
         assert row["tokens"] == row["tokens_expected"]
         assert row["gap_p99_ms"] is not None
     assert small["upstream_peak"] <= 4  # DSPy's engine held to the pool the setting gave it
     assert large["upstream_peak"] > 4
+    assert alone["upstream_peak"] > 4  # the in-process program has the same pool setting
