@@ -259,6 +259,8 @@ def measure(
                     f"{figures['tokens_per_stream']:.1f} tokens, {figures['errors']} errors"
                 )
             runs.append(this_round)
+    # Read once the servers have stopped: a traced one exports its last spans as it stops.
+    otlp_received = {"requests": sink.requests, "bytes": sink.bytes} if sink else None
     reference = variants[0].name
     summary = {}
     for v in variants:
@@ -284,6 +286,7 @@ def measure(
         "reference": reference,
         "runs": runs,
         "summary": summary,
+        "otlp_received": otlp_received,
     }
 
 

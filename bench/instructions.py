@@ -251,6 +251,7 @@ def measure(
                     log=log,
                     otlp=sink.url,
                 )
+        exported = {"requests": sink.requests, "bytes": sink.bytes}  # the traced variants' spans
     reference = statistics.median(f["minstr_per_stream"] for f in counted[variants[0].name])
     summary = {}
     for v in variants:
@@ -271,6 +272,7 @@ def measure(
         "scenario": scenario,
         "reference": variants[0].name,
         "batches_counted": counted,
+        "otlp_received": exported,
         "summary": summary,
     }
 
