@@ -47,7 +47,7 @@ from bench.servers import (
     SPECS,
     Project,
     generate_project,
-    inprocess,
+    inprocess_batch,
     lm_env,
 )
 from bench.suite import measured_batch, say
@@ -224,22 +224,16 @@ def measure(
             for v in order:
                 if v.inprocess:
                     with pinned(server_core if pin else None):
-                        answer = inprocess(
+                        batch = inprocess_batch(
                             projects[v.name],
                             program,
                             api_base,
-                            "run",
-                            "--count",
-                            str(count),
-                            "--concurrency",
-                            str(concurrency),
-                            "--repeat",
-                            "1",
+                            count,
+                            concurrency,
                             "--layer",
                             v.layer,
                             *v.inprocess_args,
                         )
-                    batch = answer["batches"][-1]
                     figures = {
                         "cpu_ms_per_stream": 1000 * batch["cpu"] / max(1, batch["completed"]),
                         "completed": batch["completed"],
@@ -308,22 +302,37 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__.splitlines()[0])
-    parser.add_argument("variants", nargs="+", help="name=SOURCE[,uvicorn-arg...]")
+def variant_parser(
+    prog: str, description: str, *, concurrency: int, count: int
+) -> argparse.ArgumentParser:
+    """The command line of ``bench.ab`` and ``bench.instructions``: variants, and a batch."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("variants", nargs="+", help="name=SOURCE[,option...]")
     parser.add_argument("--program", choices=sorted(PROGRAMS), default="qa")
-    parser.add_argument("--concurrency", type=int, default=50)
-    parser.add_argument("--count", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--concurrency", type=int, default=concurrency)
+    parser.add_argument("--count", type=int, default=count, help="streams a batch")
     parser.add_argument("--out", type=Path, default=Path("out/bench"))
+    return parser
+
+
+def parsed_variants(parser: argparse.ArgumentParser, texts: list[str]) -> list[Variant]:
+    """The variants named on the command line; a usage error names a wrong one."""
+    try:
+        return [Variant.parse(text) for text in texts]
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = variant_parser(
+        "python -m bench.ab", __doc__.splitlines()[0], concurrency=50, count=300
+    )
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument(
         "--no-pin", action="store_true", help="let the scheduler place the servers and the client"
     )
     args = parser.parse_args(argv)
-    try:
-        variants = [Variant.parse(text) for text in args.variants]
-    except ValueError as exc:
-        parser.error(str(exc))
+    variants = parsed_variants(parser, args.variants)
     result = measure(
         variants,
         args.program,

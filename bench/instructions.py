@@ -23,8 +23,6 @@ events) weigh less here than in the CPU tables.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import json
 import os
 import re
@@ -38,15 +36,16 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "true")
 
 from bench import load
-from bench.ab import Variant, project_for
+from bench.ab import Variant, parsed_variants, project_for, variant_parser
 from bench.otlp_sink import running_otlp_sink
-from bench.servers import BASE_ENV, PROGRAMS, ROOT, SERVICE_ENV, Project, lm_env
-from bench.suite import body, path_of, say, summarize
+from bench.servers import BASE_ENV, SERVICE_ENV, Project, inprocess_batch, lm_env
+from bench.suite import body, measured_batch, path_of, say
 from dspy_forge.dev.devserver import free_port, service_command, serving
 from dspy_forge.dev.fakelm.testing import running_fake_lm
 
-# Counting off at the start; counts include every thread (DSPy's, uvicorn's).
-CALLGRIND = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--dump-instr=no"]
+# Counts include every thread (DSPy's, uvicorn's); a server's start with counting off.
+CALLGRIND_ALL = ["valgrind", "--tool=callgrind", "--dump-instr=no"]
+CALLGRIND = [*CALLGRIND_ALL, "--instr-atstart=no"]
 _TOTALS = re.compile(rb"^totals: (\d+)", re.MULTILINE)
 
 
@@ -98,24 +97,16 @@ def server_counts(
         pid = str(srv.process.pid)
         # Imports and first-request caches, uncounted.
         load.run(load.closed_loop(url, path_of(program), 4, 2, body, None))
+        first = 1000  # distinct questions: no batch repeats one (and DSPy's cache is off)
         for number in range(batches):
             callgrind_control("--zero", pid)
             callgrind_control("--instr=on", pid)
-            result = load.run(
-                load.closed_loop(
-                    url,
-                    path_of(program),
-                    count,
-                    concurrency,
-                    lambda i, n=number: body(1000 * (n + 1) + i),
-                    PROGRAMS[program].final_field,
-                )
-            )
+            summary = measured_batch(srv.process.pid, url, program, count, concurrency, first)
+            first += count
             callgrind_control("--instr=off", pid)
             dumps_before = set(out.glob(f"{prefix.name}.*"))
             callgrind_control("--dump", pid)
             dump = _newest(out, prefix.name, dumps_before)
-            summary = summarize(result, 0.0)
             figures.append(_figures(instructions_in(dump), summary["completed"], summary))
             say(f"instructions {variant.name} batch {number + 1}: {_fmt(figures[-1])}")
     return figures
@@ -147,35 +138,18 @@ def inprocess_counts(
     totals = []
     for runs in (warm, warm + count):
         path = out / f"callgrind-{variant.name}-{runs}.out"
-        env = {**os.environ, **BASE_ENV, **lm_env(api_base), "PYTHONPATH": str(ROOT)}
-        command = [
-            "valgrind",
-            "--tool=callgrind",
-            "--dump-instr=no",
-            f"--callgrind-out-file={path}",
-            sys.executable,
-            "-m",
-            "bench.inprocess",
-            "run",
-            "--project",
-            str(project.path),
-            "--package",
-            project.package,
-            "--program",
+        batch = inprocess_batch(
+            project,
             program,
-            "--count",
-            str(runs),
-            "--concurrency",
-            str(concurrency),
+            api_base,
+            runs,
+            concurrency,
             "--layer",
             variant.layer,
             "--no-warm-up",
             *variant.inprocess_args,
-        ]
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"{variant.name}: bench.inprocess failed:\n{done.stderr[-3000:]}")
-        batch = json.loads(done.stdout.strip().splitlines()[-1])["batches"][-1]
+            wrapper=[*CALLGRIND_ALL, f"--callgrind-out-file={path}"],
+        )
         totals.append((instructions_in(path), batch))
     (low, low_batch), (high, high_batch) = totals
     completed = high_batch["completed"] - low_batch["completed"]
@@ -297,27 +271,18 @@ def table(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.instructions", description=__doc__.splitlines()[0]
+    parser = variant_parser(
+        "python -m bench.instructions", __doc__.splitlines()[0], concurrency=10, count=20
     )
-    parser.add_argument("variants", nargs="+", help="name=SOURCE[,uvicorn-arg...] (bench.ab's)")
-    parser.add_argument("--program", choices=sorted(PROGRAMS), default="qa")
-    parser.add_argument("--concurrency", type=int, default=10)
-    parser.add_argument("--count", type=int, default=40)
     parser.add_argument("--batches", type=int, default=2, help="counted batches per server")
     parser.add_argument(
         "--scenario",
         default="delay-2ms",
         help="the fake LM's scenario (a slow one, delay-200ms, keeps a counted server caught up)",
     )
-    parser.add_argument("--out", type=Path, default=Path("out/bench"))
     args = parser.parse_args(argv)
-    try:
-        variants = [Variant.parse(text) for text in args.variants]
-    except ValueError as exc:
-        parser.error(str(exc))
-    with contextlib.suppress(FileExistsError):
-        args.out.mkdir(parents=True)
+    variants = parsed_variants(parser, args.variants)
+    args.out.mkdir(parents=True, exist_ok=True)
     result = measure(
         variants,
         args.program,

@@ -31,7 +31,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "true")
 
 from bench import load
 from bench.ab import pinned
-from bench.servers import BASE_ENV, PROGRAMS, SERVICE_ENV, generate_project, inprocess, lm_env
+from bench.servers import BASE_ENV, PROGRAMS, SERVICE_ENV, generate_project, inprocess_batch, lm_env
 from bench.suite import body, machine, path_of, say
 from dspy_forge.dev.devserver import running_service
 from dspy_forge.dev.fakelm.scenario import DEFAULT_WORDS
@@ -111,18 +111,14 @@ def measure_inprocess(
     scenario = f"delay-{pace_ms}ms"
     fake.reset()
     with pinned(server_core):
-        answer = inprocess(
+        batch = inprocess_batch(
             project,
             PROGRAM,
             fake.scenario_base(scenario),
-            "run",
-            "--count",
-            str(streams),
-            "--concurrency",
-            str(streams),
+            streams,
+            streams,
             env={"LM_MAX_CONNECTIONS": str(pool)},
         )
-    batch = answer["batches"][-1]
     counters = fake.stats()["scenarios"][scenario]
     return {
         "pool": pool,

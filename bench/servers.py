@@ -18,7 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -109,13 +109,16 @@ def inprocess(
     api_base: str,
     *args: str,
     env: dict[str, str] | None = None,
+    wrapper: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Run :mod:`bench.inprocess` in a subprocess against the fake LM; its JSON answer.
 
-    ``env``: settings of the project's own (``LM_MAX_CONNECTIONS``), as a service gets them.
+    ``env``: settings of the project's own (``LM_MAX_CONNECTIONS``), as a service gets them;
+    ``wrapper``: a command that runs it (``valgrind ...``, :mod:`bench.instructions`).
     """
     env = {**os.environ, **BASE_ENV, **lm_env(api_base), "PYTHONPATH": str(ROOT), **(env or {})}
     command = [
+        *wrapper,
         sys.executable,
         "-m",
         "bench.inprocess",
@@ -133,6 +136,34 @@ def inprocess(
         raise RuntimeError(f"bench.inprocess {args[0]} failed:\n{result.stderr[-3000:]}")
     answer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return answer
+
+
+def inprocess_batch(
+    project: Project,
+    program: str,
+    api_base: str,
+    count: int,
+    concurrency: int,
+    *options: str,
+    env: dict[str, str] | None = None,
+    wrapper: Sequence[str] = (),
+) -> dict[str, Any]:
+    """One timed batch of ``count`` in-process runs, ``concurrency`` at a time: its figures."""
+    answer = inprocess(
+        project,
+        program,
+        api_base,
+        "run",
+        "--count",
+        str(count),
+        "--concurrency",
+        str(concurrency),
+        *options,
+        env=env,
+        wrapper=wrapper,
+    )
+    batch: dict[str, Any] = answer["batches"][-1]
+    return batch
 
 
 @contextlib.contextmanager

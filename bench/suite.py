@@ -47,7 +47,15 @@ from typing import IO, Any
 
 from bench import generation, load
 from bench.proc import cpu_seconds, rss_bytes
-from bench.servers import PROGRAMS, SERVERS, Project, generate_project, inprocess, start
+from bench.servers import (
+    PROGRAMS,
+    SERVERS,
+    Project,
+    generate_project,
+    inprocess,
+    inprocess_batch,
+    start,
+)
 from dspy_forge.dev.fakelm.testing import FakeLM, running_fake_lm
 
 SECTIONS = (
@@ -67,6 +75,17 @@ DEFAULT_SECTIONS = SECTIONS[:-1]
 # The sections the quick setting runs: instructions, pool and ab have settings of their own
 # to test (python -m bench.instructions, bench.pool, bench.ab) and take minutes at any size.
 QUICK_SECTIONS = ("cpu", "inprocess", "ttft", "capacity", "generation", "startup")
+
+# What the instructions and ab sections compare (bench.ab's variants): the in-process reference
+# and the service, each on asyncio's loop (with h11) and on uvloop (with httptools, as a
+# generated service runs), and the service traced.
+VARIANTS = (
+    "streamify=inprocess",
+    "streamify-uvloop=inprocess,--loop,uvloop",
+    "service-h11=head,--loop,asyncio,--http,h11",
+    "service=head,--loop,uvloop,--http,httptools",
+    "traced=head,--loop,uvloop,--http,httptools,env:OTEL_EXPORTER_OTLP_ENDPOINT={otlp}",
+)
 
 
 @dataclass(frozen=True)
@@ -107,13 +126,7 @@ class Config:
     startup_spec: str = "toolbox"
     startup_starts: int = 3
     # instructions (bench.instructions): variants, and (streams, concurrency) a batch, per program
-    instructions_variants: tuple[str, ...] = (
-        "streamify=inprocess",
-        "streamify-uvloop=inprocess,--loop,uvloop",
-        "service-h11=head,--loop,asyncio,--http,h11",
-        "service=head,--loop,uvloop,--http,httptools",
-        "traced=head,--loop,uvloop,--http,httptools,env:OTEL_EXPORTER_OTLP_ENDPOINT={otlp}",
-    )
+    instructions_variants: tuple[str, ...] = VARIANTS
     instructions_streams: dict[str, tuple[int, int]] = field(
         default_factory=lambda: {"qa": (20, 10), "agent": (10, 5)}
     )
@@ -123,13 +136,7 @@ class Config:
     pool_sizes: tuple[int, ...] = (100, 1000)
     pool_pace_ms: int = 100
     # ab (bench.ab): CPU per stream of variants side by side, pinned, per program
-    ab_variants: tuple[str, ...] = (
-        "streamify=inprocess",
-        "streamify-uvloop=inprocess,--loop,uvloop",
-        "service-h11=head,--loop,asyncio,--http,h11",
-        "service=head,--loop,uvloop,--http,httptools",
-        "traced=head,--loop,uvloop,--http,httptools,env:OTEL_EXPORTER_OTLP_ENDPOINT={otlp}",
-    )
+    ab_variants: tuple[str, ...] = VARIANTS
     ab_streams: dict[str, int] = field(default_factory=lambda: {"qa": 300, "agent": 150})
     ab_concurrency: int = 50
     ab_rounds: int = 4
@@ -514,17 +521,9 @@ class Suite:
                             "ttft_p99_s": load.percentile(times, 99),
                         }
                         # The reference: the same program in-process, DSPy with no server.
-                        answer = inprocess(
-                            self.projects[PROGRAMS[program].spec],
-                            program,
-                            api_base,
-                            "run",
-                            "--count",
-                            str(count),
-                            "--concurrency",
-                            str(concurrency),
-                        )
-                        firsts = answer["batches"][-1]["first_token_s"]
+                        project = self.projects[PROGRAMS[program].spec]
+                        batch = inprocess_batch(project, program, api_base, count, concurrency)
+                        firsts = batch["first_token_s"]
                         this_run.setdefault("inprocess", {}).setdefault(program, {})[key] = {
                             "ttft_p50_s": load.percentile(firsts, 50),
                             "ttft_p99_s": load.percentile(firsts, 99),
