@@ -138,6 +138,37 @@ def inprocess(
     return answer
 
 
+def inprocess_batches(
+    project: Project,
+    program: str,
+    api_base: str,
+    count: int,
+    concurrency: int,
+    *options: str,
+    repeat: int = 1,
+    env: dict[str, str] | None = None,
+    wrapper: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """``repeat`` timed batches of ``count`` in-process runs, ``concurrency`` at a time."""
+    answer = inprocess(
+        project,
+        program,
+        api_base,
+        "run",
+        "--count",
+        str(count),
+        "--concurrency",
+        str(concurrency),
+        "--repeat",
+        str(repeat),
+        *options,
+        env=env,
+        wrapper=wrapper,
+    )
+    batches: list[dict[str, Any]] = answer["batches"]
+    return batches
+
+
 def inprocess_batch(
     project: Project,
     program: str,
@@ -149,21 +180,10 @@ def inprocess_batch(
     wrapper: Sequence[str] = (),
 ) -> dict[str, Any]:
     """One timed batch of ``count`` in-process runs, ``concurrency`` at a time: its figures."""
-    answer = inprocess(
-        project,
-        program,
-        api_base,
-        "run",
-        "--count",
-        str(count),
-        "--concurrency",
-        str(concurrency),
-        *options,
-        env=env,
-        wrapper=wrapper,
+    batches = inprocess_batches(
+        project, program, api_base, count, concurrency, *options, env=env, wrapper=wrapper
     )
-    batch: dict[str, Any] = answer["batches"][-1]
-    return batch
+    return batches[-1]
 
 
 @contextlib.contextmanager

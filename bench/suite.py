@@ -54,6 +54,7 @@ from bench.servers import (
     generate_project,
     inprocess,
     inprocess_batch,
+    inprocess_batches,
     start,
 )
 from dspy_forge.dev.fakelm.testing import FakeLM, running_fake_lm
@@ -294,12 +295,7 @@ class Suite:
                 self.prepare()
                 for section in ("cpu", "inprocess", "ttft", "capacity"):
                     if section in sections:
-                        say(f"section {section}")
-                        section_start = time.perf_counter()
-                        getattr(self, section)()
-                        self.results.setdefault("timings_s", {})[section] = (
-                            time.perf_counter() - section_start
-                        )
+                        self._timed(section)
         if "generation" in sections:
             say("section generation")
             section_start = time.perf_counter()
@@ -310,12 +306,7 @@ class Suite:
             )
         for section in ("startup", "instructions", "pool", "ab"):
             if section in sections:
-                say(f"section {section}")
-                section_start = time.perf_counter()
-                getattr(self, section)()
-                self.results.setdefault("timings_s", {})[section] = (
-                    time.perf_counter() - section_start
-                )
+                self._timed(section)
         if "runlog" in sections:
             from bench import runlog  # imports the template's runtime, and DSPy with it
 
@@ -328,6 +319,13 @@ class Suite:
         self.results["machine"]["load_average_end"] = os.getloadavg()
         self.results["targets"] = targets(self.results, self.config)
         return self.results
+
+    def _timed(self, section: str) -> None:
+        """Run the section of that name (a method), and note how long it took."""
+        say(f"section {section}")
+        started = time.perf_counter()
+        getattr(self, section)()
+        self.results.setdefault("timings_s", {})[section] = time.perf_counter() - started
 
     def prepare(self) -> None:
         """Generate the projects and capture each program's LM calls for the floor."""
@@ -447,19 +445,9 @@ class Suite:
             project = self.projects[PROGRAMS[program].spec]
             for concurrency in c.concurrency:
                 count = c.streams[program][concurrency]
-                answer = inprocess(
-                    project,
-                    program,
-                    api_base,
-                    "run",
-                    "--count",
-                    str(count),
-                    "--concurrency",
-                    str(concurrency),
-                    "--repeat",
-                    str(c.runs),
+                batches = inprocess_batches(
+                    project, program, api_base, count, concurrency, repeat=c.runs
                 )
-                batches = answer["batches"]
                 per_stream = [1000 * b["cpu"] / b["completed"] for b in batches if b["completed"]]
                 tokens = [b["tokens"] / b["completed"] for b in batches if b["completed"]]
                 figures.setdefault(program, {})[str(concurrency)] = {
@@ -478,23 +466,17 @@ class Suite:
             layers = figures[program][str(headline)].setdefault("layers", {})
             layers["streamify"] = figures[program][str(headline)]["cpu_ms_per_stream"]
             for layer in ("events", "runs"):
-                answer = inprocess(
+                batches = inprocess_batches(
                     project,
                     program,
                     api_base,
-                    "run",
-                    "--count",
-                    str(c.streams[program][headline]),
-                    "--concurrency",
-                    str(headline),
-                    "--repeat",
-                    str(c.runs),
+                    c.streams[program][headline],
+                    headline,
                     "--layer",
                     layer,
+                    repeat=c.runs,
                 )
-                per_stream = [
-                    1000 * b["cpu"] / b["completed"] for b in answer["batches"] if b["completed"]
-                ]
+                per_stream = [1000 * b["cpu"] / b["completed"] for b in batches if b["completed"]]
                 layers[layer] = median(per_stream)
                 say(f"in-process {program} c={headline} {layer}: {_fmt(layers[layer])} ms/stream")
         self.results["inprocess"] = {"scenario": c.cpu_scenario, **figures}
