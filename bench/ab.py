@@ -286,17 +286,28 @@ def measure(
 
 def table(result: dict[str, Any]) -> str:
     """The A/B result as a markdown table."""
-    lines = [
+    caption = (
         f"{result['program']}, c={result['concurrency']}, {result['count']} streams a batch, "
-        f"{result['rounds']} rounds; ratio to `{result['reference']}` in the same round, median",
+        f"{result['rounds']} rounds; ratio to `{result['reference']}` in the same round, median"
+    )
+    return variants_table(caption, "CPU ms per stream", "cpu_ms_per_stream", result["summary"])
+
+
+def variants_table(caption: str, figure: str, key: str, summary: dict[str, Any]) -> str:
+    """One row per variant: its ``key`` figure (median; min-max), ratio, tokens and errors.
+
+    The table of ``bench.ab`` (CPU time) and of ``bench.instructions`` (instructions).
+    """
+    lines = [
+        caption,
         "",
-        "| variant | what | CPU ms per stream (median; min-max) | ratio | tokens | errors |",
+        f"| variant | what | {figure} (median; min-max) | ratio | tokens | errors |",
         "|---|---|---|---|---|---|",
     ]
-    for name, s in result["summary"].items():
+    for name, s in summary.items():
         low, high = s["spread"]
         lines.append(
-            f"| {name} | `{s['source']}` | {s['cpu_ms_per_stream']:.2f} ({low:.2f}-{high:.2f}) "
+            f"| {name} | `{s['source']}` | {s[key]:.2f} ({low:.2f}-{high:.2f}) "
             f"| {s['ratio']:.2f}x | {s['tokens_per_stream']:.1f} | {s['errors']} |"
         )
     return "\n".join(lines)

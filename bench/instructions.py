@@ -36,7 +36,7 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "true")
 
 from bench import load
-from bench.ab import Variant, parsed_variants, project_for, variant_parser
+from bench.ab import Variant, parsed_variants, project_for, variant_parser, variants_table
 from bench.otlp_sink import running_otlp_sink
 from bench.servers import BASE_ENV, SERVICE_ENV, Project, inprocess_batch, lm_env
 from bench.suite import body, measured_batch, path_of, say
@@ -253,21 +253,13 @@ def measure(
 
 def table(result: dict[str, Any]) -> str:
     """The counts as a markdown table."""
-    lines = [
+    caption = (
         f"{result['program']}, {result['count']} streams at c={result['concurrency']} a batch, "
-        f"callgrind; ratio to `{result['reference']}`",
-        "",
-        "| variant | what | M instructions per stream (median; min-max) | ratio | tokens "
-        "| errors |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, s in result["summary"].items():
-        low, high = s["spread"]
-        lines.append(
-            f"| {name} | `{s['source']}` | {s['minstr_per_stream']:.2f} ({low:.2f}-{high:.2f}) "
-            f"| {s['ratio']:.2f}x | {s['tokens_per_stream']:.1f} | {s['errors']} |"
-        )
-    return "\n".join(lines)
+        f"callgrind; ratio to `{result['reference']}`"
+    )
+    return variants_table(
+        caption, "M instructions per stream", "minstr_per_stream", result["summary"]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

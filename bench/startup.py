@@ -3,9 +3,9 @@
     .venv/bin/python -m bench.startup --spec toolbox --starts 3
 
 The spec is generated with its tools filled in; each start runs the service's uvicorn command
-line (``service_command``, one worker) on the fake LM and polls ``/readyz`` every 100 ms
-from the moment ``Popen`` returns; the figure is the time to the first 200. A section of
-``python -m bench`` (``startup``).
+line (``service_command``, one worker) on the fake LM through ``devserver.serving``, which
+polls ``/readyz`` every 100 ms; the figure is the time from just before its ``Popen`` to the
+first 200. A section of ``python -m bench`` (``startup``).
 """
 
 from __future__ import annotations
@@ -14,50 +14,39 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "true")
 
 from bench.servers import BASE_ENV, SERVICE_ENV, SPECS, generate_project, lm_env
-from dspy_forge.dev.devserver import fake_lm_env, free_port, service_command
+from dspy_forge.dev.devserver import fake_lm_env, free_port, service_command, serving
 from dspy_forge.dev.fakelm.testing import running_fake_lm
 from dspy_forge.spec.loader import load_spec
 
-POLL_S = 0.1
-
 
 def time_to_ready(project: Any, env: dict[str, str], timeout: float = 60.0) -> float:
-    """Seconds from starting the service to its first ``/readyz`` 200."""
+    """Seconds from starting the service to its first ``/readyz`` 200.
+
+    ``serving`` starts the process and polls the path every 100 ms; its stop is not timed.
+    """
     host, port = "127.0.0.1", free_port()
-    url = f"http://{host}:{port}/readyz"
     started = time.perf_counter()
-    process = subprocess.Popen(
-        service_command(project.package, host, port),
-        cwd=project.path,
-        env={**os.environ, "PYTHONPATH": str(project.path / "src"), **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        while time.perf_counter() - started < timeout:
-            if process.poll() is not None:
-                raise RuntimeError(f"the service exited with {process.returncode}")
-            try:
-                if httpx.get(url, timeout=1.0).status_code == 200:
-                    return time.perf_counter() - started
-            except httpx.TransportError:
-                pass
-            time.sleep(POLL_S)
-        raise TimeoutError(f"no /readyz 200 within {timeout} s")
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with (
+        open(os.devnull, "wb") as quiet,
+        serving(
+            service_command(project.package, host, port),
+            f"http://{host}:{port}",
+            cwd=project.path,
+            env={"PYTHONPATH": str(project.path / "src"), **env},
+            log=quiet,
+            startup_timeout=timeout,
+            health_path="/readyz",
+        ),
+    ):
+        return time.perf_counter() - started
 
 
 def measure(spec: str, starts: int, out: Path) -> dict[str, Any]:
