@@ -32,7 +32,6 @@ import asyncio
 import contextlib
 import importlib
 import json
-import math
 import os
 import resource
 import sys
@@ -41,15 +40,9 @@ from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "true")
 
+from bench.load import percentile
+
 PLACEHOLDER = "QUESTION-PLACEHOLDER-7f3a"
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest rank, as :func:`bench.load.percentile` (not imported: this runs in the project)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]
 
 
 def cpu_now() -> float:
