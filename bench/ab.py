@@ -236,6 +236,9 @@ def measure(
                         )
                     figures = {
                         "cpu_ms_per_stream": 1000 * batch["cpu"] / max(1, batch["completed"]),
+                        "system_ms_per_stream": (
+                            1000 * batch["cpu_system"] / max(1, batch["completed"])
+                        ),
                         "completed": batch["completed"],
                         "tokens_per_stream": batch["tokens"] / max(1, batch["completed"]),
                         "errors": 0,
@@ -265,6 +268,9 @@ def measure(
             "cpu_ms_per_stream": statistics.median(values),
             "spread": [min(values), max(values)],
             "ratio": statistics.median(ratios),
+            "system_ms_per_stream": statistics.median(
+                r[v.name]["system_ms_per_stream"] for r in runs
+            ),
             "tokens_per_stream": statistics.median(r[v.name]["tokens_per_stream"] for r in runs),
             "errors": sum(r[v.name]["errors"] for r in runs),
         }
@@ -290,25 +296,46 @@ def table(result: dict[str, Any]) -> str:
         f"{result['program']}, c={result['concurrency']}, {result['count']} streams a batch, "
         f"{result['rounds']} rounds; ratio to `{result['reference']}` in the same round, median"
     )
-    return variants_table(caption, "CPU ms per stream", "cpu_ms_per_stream", result["summary"])
+    return variants_table(
+        caption,
+        "CPU ms per stream",
+        "cpu_ms_per_stream",
+        result["summary"],
+        part=("of which system", "system_ms_per_stream"),
+    )
 
 
-def variants_table(caption: str, figure: str, key: str, summary: dict[str, Any]) -> str:
+def variants_table(
+    caption: str,
+    figure: str,
+    key: str,
+    summary: dict[str, Any],
+    part: tuple[str, str] | None = None,
+) -> str:
     """One row per variant: its ``key`` figure (median; min-max), ratio, tokens and errors.
 
     The table of ``bench.ab`` (CPU time) and of ``bench.instructions`` (instructions).
+    ``part``: a column's heading and key for a part of the figure (the system time of the
+    CPU time), shown where a variant has it.
     """
+    heading, rule = "", ""
+    if part is not None:
+        heading, rule = f" {part[0]} (median) |", "---|"
     lines = [
         caption,
         "",
-        f"| variant | what | {figure} (median; min-max) | ratio | tokens | errors |",
-        "|---|---|---|---|---|---|",
+        f"| variant | what | {figure} (median; min-max) |{heading} ratio | tokens | errors |",
+        f"|---|---|---|{rule}---|---|---|",
     ]
     for name, s in summary.items():
         low, high = s["spread"]
+        cell = ""
+        if part is not None:
+            value = s.get(part[1])
+            cell = " - |" if value is None else f" {value:.2f} |"
         lines.append(
-            f"| {name} | `{s['source']}` | {s[key]:.2f} ({low:.2f}-{high:.2f}) "
-            f"| {s['ratio']:.2f}x | {s['tokens_per_stream']:.1f} | {s['errors']} |"
+            f"| {name} | `{s['source']}` | {s[key]:.2f} ({low:.2f}-{high:.2f}) |{cell} "
+            f"{s['ratio']:.2f}x | {s['tokens_per_stream']:.1f} | {s['errors']} |"
         )
     return "\n".join(lines)
 

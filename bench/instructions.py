@@ -16,6 +16,12 @@ off; the server is warmed up, then counting is on for exactly one batch of the l
 its start, so it runs twice, with ``--warm`` and with ``--warm + --count`` streams, and the
 difference is the ``--count`` streams' share.
 
+``--cache-sim``: callgrind also simulates the first-level and last-level caches (a model of
+this CPU's, from ``cpuid``; not the real ones, which this VM's ``perf`` cannot count), and the
+table gains their misses per stream and callgrind's estimate of cycles (``Ir + 10 L1m +
+100 LLm``, as ``callgrind_annotate`` weighs them): a larger working set running at a lower rate
+shows there, where instructions alone do not.
+
 Caveat: under callgrind the process is slow, so the fake LM's tokens pile up and a reader
 finds more of them at a time than at full speed; per-batch costs (one write for several
 events) weigh less here than in the CPU tables.
@@ -46,15 +52,28 @@ from dspy_forge.dev.fakelm.testing import running_fake_lm
 # Counts include every thread (DSPy's, uvicorn's); a server's start with counting off.
 CALLGRIND_ALL = ["valgrind", "--tool=callgrind", "--dump-instr=no"]
 CALLGRIND = [*CALLGRIND_ALL, "--instr-atstart=no"]
-_TOTALS = re.compile(rb"^totals: (\d+)", re.MULTILINE)
+CACHE_SIM = ["--cache-sim=yes"]
+_EVENTS = re.compile(rb"^events: (.+)$", re.MULTILINE)
+_TOTALS = re.compile(rb"^totals: (.+)$", re.MULTILINE)
+# Simulated misses by level (callgrind's event names), and their weights in cycles.
+L1_MISSES, LL_MISSES = ("I1mr", "D1mr", "D1mw"), ("ILmr", "DLmr", "DLmw")
+L1_CYCLES, LL_CYCLES = 10, 100
+
+
+def counts_in(path: Path) -> dict[str, int]:
+    """The events a callgrind file counts (``Ir``, and misses with ``--cache-sim``): its
+    ``totals`` line, named by its ``events`` line (a dump's ``summary`` is 0)."""
+    text = path.read_bytes()
+    events, totals = _EVENTS.search(text), _TOTALS.search(text)
+    if events is None or totals is None:
+        raise RuntimeError(f"{path}: no events or totals line")
+    names = events[1].decode().split()
+    return dict(zip(names, (int(value) for value in totals[1].split()), strict=False))
 
 
 def instructions_in(path: Path) -> int:
-    """The instructions a callgrind file counts: its ``totals`` (a dump's ``summary`` is 0)."""
-    match = _TOTALS.search(path.read_bytes())
-    if match is None:
-        raise RuntimeError(f"{path}: no totals line")
-    return int(match[1])
+    """The instructions a callgrind file counts."""
+    return counts_in(path)["Ir"]
 
 
 def callgrind_control(*args: str) -> None:
@@ -73,6 +92,7 @@ def server_counts(
     out: Path,
     log: Any,
     otlp: str | None = None,
+    cache_sim: bool = False,
 ) -> list[dict[str, Any]]:
     """``batches`` counted batches of one variant's server, each with its instructions."""
     host, port = "127.0.0.1", free_port()
@@ -81,6 +101,7 @@ def server_counts(
         old.unlink()
     command = [
         *CALLGRIND,
+        *(CACHE_SIM if cache_sim else []),
         f"--callgrind-out-file={prefix}.%p",
         *service_command(project.package, host, port, *variant.uvicorn_args),
     ]
@@ -107,7 +128,7 @@ def server_counts(
             dumps_before = set(out.glob(f"{prefix.name}.*"))
             callgrind_control("--dump", pid)
             dump = _newest(out, prefix.name, dumps_before)
-            figures.append(_figures(instructions_in(dump), summary["completed"], summary))
+            figures.append(_figures(counts_in(dump), summary["completed"], summary))
             say(f"instructions {variant.name} batch {number + 1}: {_fmt(figures[-1])}")
     return figures
 
@@ -133,6 +154,7 @@ def inprocess_counts(
     concurrency: int,
     warm: int,
     out: Path,
+    cache_sim: bool = False,
 ) -> list[dict[str, Any]]:
     """One figure: the instructions of ``count`` in-process runs, by difference of two runs."""
     totals = []
@@ -148,9 +170,13 @@ def inprocess_counts(
             variant.layer,
             "--no-warm-up",
             *variant.inprocess_args,
-            wrapper=[*CALLGRIND_ALL, f"--callgrind-out-file={path}"],
+            wrapper=[
+                *CALLGRIND_ALL,
+                *(CACHE_SIM if cache_sim else []),
+                f"--callgrind-out-file={path}",
+            ],
         )
-        totals.append((instructions_in(path), batch))
+        totals.append((counts_in(path), batch))
     (low, low_batch), (high, high_batch) = totals
     completed = high_batch["completed"] - low_batch["completed"]
     summary = {
@@ -158,19 +184,28 @@ def inprocess_counts(
         "tokens_per_stream": (high_batch["tokens"] - low_batch["tokens"]) / max(1, completed),
         "errors": count - completed,
     }
-    figure = _figures(high - low, completed, summary)
+    figure = _figures({k: high[k] - low.get(k, 0) for k in high}, completed, summary)
     say(f"instructions {variant.name}: {_fmt(figure)}")
     return [figure]
 
 
-def _figures(instructions: int, completed: int, summary: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "instructions": instructions,
+def _figures(counts: dict[str, int], completed: int, summary: dict[str, Any]) -> dict[str, Any]:
+    streams = max(1, completed)
+    figures = {
+        "instructions": counts["Ir"],
         "completed": completed,
-        "minstr_per_stream": instructions / max(1, completed) / 1e6,
+        "minstr_per_stream": counts["Ir"] / streams / 1e6,
         "tokens_per_stream": summary["tokens_per_stream"],
         "errors": summary["errors"],
     }
+    if all(name in counts for name in (*L1_MISSES, *LL_MISSES)):
+        l1 = sum(counts[name] for name in L1_MISSES)
+        ll = sum(counts[name] for name in LL_MISSES)
+        figures["k_l1_misses_per_stream"] = l1 / streams / 1e3
+        figures["k_ll_misses_per_stream"] = ll / streams / 1e3
+        cycles = counts["Ir"] + L1_CYCLES * l1 + LL_CYCLES * ll
+        figures["mcycles_per_stream"] = cycles / streams / 1e6
+    return figures
 
 
 def _fmt(figure: dict[str, Any]) -> str:
@@ -189,8 +224,12 @@ def measure(
     batches: int,
     out: Path,
     scenario: str = "delay-2ms",
+    cache_sim: bool = False,
 ) -> dict[str, Any]:
-    """Every variant's instructions per stream; ratios to the first variant."""
+    """Every variant's instructions per stream; ratios to the first variant.
+
+    With ``cache_sim``, also each variant's simulated cache misses and estimated cycles.
+    """
     out.mkdir(parents=True, exist_ok=True)
     projects = {v.name: project_for(v, program, out / "ab-projects") for v in variants}
     counted: dict[str, list[dict[str, Any]]] = {}
@@ -211,6 +250,7 @@ def measure(
                     concurrency=concurrency,
                     warm=max(2, concurrency),
                     out=out,
+                    cache_sim=cache_sim,
                 )
             else:
                 counted[v.name] = server_counts(
@@ -224,6 +264,7 @@ def measure(
                     out=out,
                     log=log,
                     otlp=sink.url,
+                    cache_sim=cache_sim,
                 )
         exported = {"requests": sink.requests, "bytes": sink.bytes}  # the traced variants' spans
     reference = statistics.median(f["minstr_per_stream"] for f in counted[variants[0].name])
@@ -238,12 +279,20 @@ def measure(
             "tokens_per_stream": statistics.median(f["tokens_per_stream"] for f in counted[v.name]),
             "errors": sum(f["errors"] for f in counted[v.name]),
         }
+        if cache_sim:
+            for key in ("k_l1_misses_per_stream", "k_ll_misses_per_stream", "mcycles_per_stream"):
+                summary[v.name][key] = statistics.median(f[key] for f in counted[v.name])
+    if cache_sim:
+        cycles = summary[variants[0].name]["mcycles_per_stream"]
+        for v in variants:
+            summary[v.name]["cycles_ratio"] = summary[v.name]["mcycles_per_stream"] / cycles
     return {
         "program": program,
         "count": count,
         "concurrency": concurrency,
         "batches": batches,
         "scenario": scenario,
+        "cache_sim": cache_sim,
         "reference": variants[0].name,
         "batches_counted": counted,
         "otlp_received": exported,
@@ -257,9 +306,28 @@ def table(result: dict[str, Any]) -> str:
         f"{result['program']}, {result['count']} streams at c={result['concurrency']} a batch, "
         f"callgrind; ratio to `{result['reference']}`"
     )
-    return variants_table(
+    counts = variants_table(
         caption, "M instructions per stream", "minstr_per_stream", result["summary"]
     )
+    if not result.get("cache_sim"):
+        return counts
+    lines = [
+        counts,
+        "",
+        f"Simulated caches ({result['program']}; callgrind's model of this CPU's; estimated "
+        f"cycles = Ir + {L1_CYCLES} L1 misses + {LL_CYCLES} last-level misses)",
+        "",
+        "| variant | M instructions | K L1 misses | K last-level misses | M cycles (estimated) "
+        "| cycles ratio | instructions ratio |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, s in result["summary"].items():
+        lines.append(
+            f"| {name} | {s['minstr_per_stream']:.2f} | {s['k_l1_misses_per_stream']:.1f} "
+            f"| {s['k_ll_misses_per_stream']:.2f} | {s['mcycles_per_stream']:.2f} "
+            f"| {s['cycles_ratio']:.2f}x | {s['ratio']:.2f}x |"
+        )
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -272,6 +340,11 @@ def main(argv: list[str] | None = None) -> int:
         default="delay-2ms",
         help="the fake LM's scenario (a slow one, delay-200ms, keeps a counted server caught up)",
     )
+    parser.add_argument(
+        "--cache-sim",
+        action="store_true",
+        help="simulate the caches too: misses and estimated cycles per stream",
+    )
     args = parser.parse_args(argv)
     variants = parsed_variants(parser, args.variants)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -283,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         batches=args.batches,
         out=args.out.resolve(),
         scenario=args.scenario,
+        cache_sim=args.cache_sim,
     )
     (args.out / "instructions.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     print(table(result))

@@ -9,10 +9,19 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time of every thread of ``pid`` so far (clock-tick resolution)."""
+    return sum(cpu_split(pid))
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """User and system CPU time of every thread of ``pid`` so far, apart.
+
+    System time is what the kernel spent for the process: its socket reads and writes, its
+    waits; callgrind's instruction counts (:mod:`bench.instructions`) leave it out.
+    """
     with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     # After "pid (comm)": state is fields[0], utime fields[11], stime fields[12].
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+    return int(fields[11]) / _TICKS, int(fields[12]) / _TICKS
 
 
 def rss_bytes(pid: int) -> int:

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from bench import generation, load
-from bench.proc import cpu_seconds, rss_bytes
+from bench.proc import cpu_seconds, cpu_split, rss_bytes
 from bench.servers import (
     PROGRAMS,
     SERVERS,
@@ -191,8 +191,10 @@ def median(values: list[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
-def summarize(result: load.LoadResult, cpu: float | None = None) -> dict[str, Any]:
-    """The figures of one batch of streams."""
+def summarize(
+    result: load.LoadResult, cpu: float | None = None, system: float | None = None
+) -> dict[str, Any]:
+    """The figures of one batch of streams; ``system``: the part of ``cpu`` in the kernel."""
     streams = result.streams
     completed = result.completed
     ttft = result.ttft()
@@ -207,6 +209,9 @@ def summarize(result: load.LoadResult, cpu: float | None = None) -> dict[str, An
         "wall_s": result.wall,
         "cpu_s": cpu,
         "cpu_ms_per_stream": 1000 * cpu / completed if cpu is not None and completed else None,
+        "system_ms_per_stream": (
+            1000 * system / completed if system is not None and completed else None
+        ),
         "tokens_per_stream": result.tokens_per_stream(),
         "streams_with_tokens": sum(1 for s in streams if s.tokens),
         "text_matches_final": sum(1 for s in finals if s.text == s.final),
@@ -252,7 +257,7 @@ def measured_batch(
 ) -> dict[str, Any]:
     """A closed-loop batch with the server's CPU time around it."""
     field_name = PROGRAMS[program].final_field
-    before = cpu_seconds(pid)
+    user0, system0 = cpu_split(pid)
     result = load.run(
         load.closed_loop(
             url,
@@ -263,7 +268,8 @@ def measured_batch(
             field_name,
         )
     )
-    return summarize(result, cpu_seconds(pid) - before)
+    user1, system1 = cpu_split(pid)
+    return summarize(result, (user1 - user0) + (system1 - system0), system1 - system0)
 
 
 class Suite:
