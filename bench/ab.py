@@ -11,8 +11,10 @@ experiment) or ``inprocess[:streamify|events|runs]`` (no server: the head projec
 run in-process, with ``dspy.streamify`` alone, the reference of the service-layer target, or
 with more of the service's layers around it, as :mod:`bench.inprocess` says; its one option is
 ``--loop,uvloop``, to compare with a service on uvloop). An option is
-an argument for uvicorn (``--loop``, ``uvloop``) or ``env:KEY=VALUE``, a variable of the
-service's environment; ``{otlp}`` in a value is the URL of an OTLP receiver the bench runs
+an argument for uvicorn (``--loop``, ``uvloop``), ``env:KEY=VALUE``, a variable of the
+service's environment, or ``inline-threads`` (server or in-process: DSPy's
+``asyncio.to_thread`` calls run inline, an experiment that shows what its thread hops cost,
+:mod:`bench.inline_threads`); ``{otlp}`` in a value is the URL of an OTLP receiver the bench runs
 (:mod:`bench.otlp_sink`), so ``traced=head,env:OTEL_EXPORTER_OTLP_ENDPOINT={otlp}`` measures
 the service with tracing on.
 
@@ -55,6 +57,8 @@ from dspy_forge.dev.devserver import free_port, service_command, serving
 from dspy_forge.dev.fakelm.testing import running_fake_lm
 
 INPROCESS = "inprocess"
+INLINE_THREADS = "inline-threads"
+INLINE_THREADS_PATH = Path(__file__).with_name("inline_threads")
 OTLP = "{otlp}"  # in an env: value, the URL of the bench's OTLP sink (bench.otlp_sink)
 
 
@@ -66,6 +70,7 @@ class Variant:
     source: str  # head, ref:<commit>, dir:<path>, inprocess
     uvicorn_args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
+    inline_threads: bool = False  # DSPy's thread hops run inline (bench.inline_threads)
 
     @classmethod
     def parse(cls, text: str) -> Variant:
@@ -73,13 +78,15 @@ class Variant:
         if not name or not rest:
             raise ValueError(f"a variant is name=SOURCE[,uvicorn-arg...], not {text!r}")
         source, *parts = rest.split(",")
+        inline = INLINE_THREADS in parts
+        parts = [part for part in parts if part != INLINE_THREADS]
         args = tuple(part for part in parts if not part.startswith("env:"))
         env = tuple(tuple(part[4:].split("=", 1)) for part in parts if part.startswith("env:"))
         if not source.startswith(("head", INPROCESS, "ref:", "dir:")):
             raise ValueError(f"{name}: unknown source {source!r} (head, ref:X, dir:X, inprocess)")
         if source.startswith(INPROCESS) and (env or (args and args[0] != "--loop")):
             raise ValueError(f"{name}: an in-process variant takes only --loop,asyncio|uvloop")
-        return cls(name, source, args, env)  # type: ignore[arg-type]
+        return cls(name, source, args, env, inline)  # type: ignore[arg-type]
 
     @property
     def inprocess(self) -> bool:
@@ -101,13 +108,27 @@ class Variant:
             raise ValueError(f"{self.name}: {OTLP} needs the bench's OTLP sink")
         return {key: value.replace(OTLP, otlp or OTLP) for key, value in self.env}
 
+    def python_path(self, path: str) -> str:
+        """``PYTHONPATH`` for the variant's process: ``path``, and the experiment's folder."""
+        return f"{path}:{INLINE_THREADS_PATH}" if self.inline_threads else path
+
+    def inprocess_env(self) -> dict[str, str] | None:
+        """For an in-process variant: what its environment adds (``inline-threads``)."""
+        return {"PYTHONPATH": self.python_path(str(ROOT))} if self.inline_threads else None
+
     @property
     def inprocess_args(self) -> tuple[str, ...]:
         """For an in-process variant: its options for :mod:`bench.inprocess` (``--loop``)."""
         return self.uvicorn_args
 
     def describe(self) -> str:
-        options = " ".join([*self.uvicorn_args, *(f"{k}={v}" for k, v in self.env)])
+        options = " ".join(
+            [
+                *self.uvicorn_args,
+                *(f"{k}={v}" for k, v in self.env),
+                *([INLINE_THREADS] if self.inline_threads else []),
+            ]
+        )
         return f"{self.source} {options}".strip()
 
 
@@ -206,7 +227,7 @@ def measure(
                     f"http://{host}:{port}",
                     cwd=p.path,
                     env={
-                        "PYTHONPATH": str(p.path / "src"),
+                        "PYTHONPATH": v.python_path(str(p.path / "src")),
                         **env,
                         **v.environment(sink.url if sink else None),
                     },
@@ -233,12 +254,13 @@ def measure(
                             "--layer",
                             v.layer,
                             *v.inprocess_args,
+                            env=v.inprocess_env(),
                         )
+                    completed = max(1, batch["completed"])
                     figures = {
                         "cpu_ms_per_stream": 1000 * batch["cpu"] / max(1, batch["completed"]),
-                        "system_ms_per_stream": (
-                            1000 * batch["cpu_system"] / max(1, batch["completed"])
-                        ),
+                        "system_ms_per_stream": 1000 * batch["cpu_system"] / completed,
+                        "switches_per_stream": batch["context_switches"] / completed,
                         "completed": batch["completed"],
                         "tokens_per_stream": batch["tokens"] / max(1, batch["completed"]),
                         "errors": 0,
@@ -271,6 +293,9 @@ def measure(
             "system_ms_per_stream": statistics.median(
                 r[v.name]["system_ms_per_stream"] for r in runs
             ),
+            "switches_per_stream": statistics.median(
+                r[v.name]["switches_per_stream"] for r in runs
+            ),
             "tokens_per_stream": statistics.median(r[v.name]["tokens_per_stream"] for r in runs),
             "errors": sum(r[v.name]["errors"] for r in runs),
         }
@@ -293,7 +318,8 @@ def measure(
 def table(result: dict[str, Any]) -> str:
     """The A/B result as a markdown table."""
     caption = (
-        f"{result['program']}, c={result['concurrency']}, {result['count']} streams a batch, "
+        f"{result['program']}, c={result['concurrency']}, fake LM `{result['scenario']}`, "
+        f"{result['count']} streams a batch, "
         f"{result['rounds']} rounds; ratio to `{result['reference']}` in the same round, median"
     )
     return variants_table(
@@ -301,7 +327,10 @@ def table(result: dict[str, Any]) -> str:
         "CPU ms per stream",
         "cpu_ms_per_stream",
         result["summary"],
-        part=("of which system", "system_ms_per_stream"),
+        parts=(
+            ("of which system", "system_ms_per_stream"),
+            ("context switches", "switches_per_stream"),
+        ),
     )
 
 
@@ -310,17 +339,16 @@ def variants_table(
     figure: str,
     key: str,
     summary: dict[str, Any],
-    part: tuple[str, str] | None = None,
+    parts: tuple[tuple[str, str], ...] = (),
 ) -> str:
     """One row per variant: its ``key`` figure (median; min-max), ratio, tokens and errors.
 
     The table of ``bench.ab`` (CPU time) and of ``bench.instructions`` (instructions).
-    ``part``: a column's heading and key for a part of the figure (the system time of the
-    CPU time), shown where a variant has it.
+    ``parts``: more columns, each a heading and a key of medians (the system time of the CPU
+    time, context switches), shown where a variant has them.
     """
-    heading, rule = "", ""
-    if part is not None:
-        heading, rule = f" {part[0]} (median) |", "---|"
+    heading = "".join(f" {title} (median) |" for title, _ in parts)
+    rule = "---|" * len(parts)
     lines = [
         caption,
         "",
@@ -330,9 +358,9 @@ def variants_table(
     for name, s in summary.items():
         low, high = s["spread"]
         cell = ""
-        if part is not None:
-            value = s.get(part[1])
-            cell = " - |" if value is None else f" {value:.2f} |"
+        for _, part in parts:
+            value = s.get(part)
+            cell += " - |" if value is None else f" {value:.2f} |"
         lines.append(
             f"| {name} | `{s['source']}` | {s[key]:.2f} ({low:.2f}-{high:.2f}) |{cell} "
             f"{s['ratio']:.2f}x | {s['tokens_per_stream']:.1f} | {s['errors']} |"
@@ -369,6 +397,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-pin", action="store_true", help="let the scheduler place the servers and the client"
     )
+    parser.add_argument(
+        "--scenario",
+        default="delay-2ms",
+        help="the fake LM's scenario (delay-200ms: the pace bench.instructions counts at)",
+    )
     args = parser.parse_args(argv)
     variants = parsed_variants(parser, args.variants)
     result = measure(
@@ -378,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         count=args.count,
         rounds=args.rounds,
         out=args.out.resolve(),
+        scenario=args.scenario,
         pin=not args.no_pin,
     )
     (args.out / "ab.json").write_text(json.dumps(result, indent=1), encoding="utf-8")

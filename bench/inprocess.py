@@ -45,10 +45,10 @@ from bench.load import percentile
 PLACEHOLDER = "QUESTION-PLACEHOLDER-7f3a"
 
 
-def cpu_now() -> tuple[float, float]:
-    """This process's user and system CPU time so far."""
+def cpu_now() -> tuple[float, float, int]:
+    """This process's user and system CPU time so far, and its context switches."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime, usage.ru_stime
+    return usage.ru_utime, usage.ru_stime, usage.ru_nvcsw + usage.ru_nivcsw
 
 
 def served_program(project: str, package: str, name: str) -> Any:
@@ -131,14 +131,15 @@ async def run_batch(
         for index in indices:
             await runner(f"request {index}: what happened?")
 
-    (user0, system0), start = cpu_now(), time.perf_counter()
+    (user0, system0, switches0), start = cpu_now(), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(min(concurrency, count))))
-    (user1, system1), wall = cpu_now(), time.perf_counter() - start
+    (user1, system1, switches1), wall = cpu_now(), time.perf_counter() - start
     return {
         "completed": completed,
         "tokens": tokens,
         "cpu": (user1 - user0) + (system1 - system0),
         "cpu_system": system1 - system0,
+        "context_switches": switches1 - switches0,
         "wall": wall,
         "first_token_s": sorted(first_tokens),
         "gap_p50_s": percentile(gaps, 50),

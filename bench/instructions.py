@@ -106,7 +106,7 @@ def server_counts(
         *service_command(project.package, host, port, *variant.uvicorn_args),
     ]
     env = {
-        "PYTHONPATH": str(project.path / "src"),
+        "PYTHONPATH": variant.python_path(str(project.path / "src")),
         **BASE_ENV,
         **lm_env(api_base),
         **SERVICE_ENV,
@@ -170,6 +170,7 @@ def inprocess_counts(
             variant.layer,
             "--no-warm-up",
             *variant.inprocess_args,
+            env=variant.inprocess_env(),
             wrapper=[
                 *CALLGRIND_ALL,
                 *(CACHE_SIM if cache_sim else []),

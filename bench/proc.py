@@ -24,6 +24,24 @@ def cpu_split(pid: int) -> tuple[float, float]:
     return int(fields[11]) / _TICKS, int(fields[12]) / _TICKS
 
 
+def context_switches(pid: int) -> int:
+    """Context switches of every live thread of ``pid`` so far, voluntary and not.
+
+    A process that hands work to threads and back (DSPy's ``asyncio.to_thread`` calls) or
+    waits in ``epoll`` pays one per hand-over or wake-up; on a VM each is costly.
+    """
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/status", encoding="ascii") as status:
+                for line in status:
+                    if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                        total += int(line.split()[1])
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+    return total
+
+
 def rss_bytes(pid: int) -> int:
     """Resident set size of ``pid`` now."""
     with open(f"/proc/{pid}/status", encoding="ascii") as status:

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from bench import generation, load
-from bench.proc import cpu_seconds, cpu_split, rss_bytes
+from bench.proc import context_switches, cpu_seconds, cpu_split, rss_bytes
 from bench.servers import (
     PROGRAMS,
     SERVERS,
@@ -86,6 +86,12 @@ VARIANTS = (
     "service-h11=head,--loop,asyncio,--http,h11",
     "service=head,--loop,uvloop,--http,httptools",
     "traced=head,--loop,uvloop,--http,httptools,env:OTEL_EXPORTER_OTLP_ENDPOINT={otlp}",
+)
+# The ab section adds the experiment of DSPy's thread hops run inline (bench.inline_threads).
+AB_VARIANTS = (
+    *VARIANTS,
+    "streamify-inline=inprocess,inline-threads",
+    "service-inline=head,--loop,uvloop,--http,httptools,inline-threads",
 )
 
 
@@ -132,12 +138,14 @@ class Config:
         default_factory=lambda: {"qa": (20, 10), "agent": (10, 5)}
     )
     instructions_scenario: str = "delay-200ms"  # slow enough for a counted server to keep up
+    # callgrind simulates the caches too: misses and estimated cycles per stream
+    instructions_cache_sim: bool = True
     # pool (bench.pool): streams at once, LM_MAX_CONNECTIONS values, the fake LM's pace
     pool_streams: int = 1000
     pool_sizes: tuple[int, ...] = (100, 1000)
     pool_pace_ms: int = 100
     # ab (bench.ab): CPU per stream of variants side by side, pinned, per program
-    ab_variants: tuple[str, ...] = VARIANTS
+    ab_variants: tuple[str, ...] = AB_VARIANTS
     ab_streams: dict[str, int] = field(default_factory=lambda: {"qa": 300, "agent": 150})
     ab_concurrency: int = 50
     ab_rounds: int = 4
@@ -192,9 +200,13 @@ def median(values: list[float | None]) -> float | None:
 
 
 def summarize(
-    result: load.LoadResult, cpu: float | None = None, system: float | None = None
+    result: load.LoadResult,
+    cpu: float | None = None,
+    system: float | None = None,
+    switches: int | None = None,
 ) -> dict[str, Any]:
-    """The figures of one batch of streams; ``system``: the part of ``cpu`` in the kernel."""
+    """The figures of one batch of streams; ``system``: the part of ``cpu`` in the kernel;
+    ``switches``: the server's context switches."""
     streams = result.streams
     completed = result.completed
     ttft = result.ttft()
@@ -211,6 +223,9 @@ def summarize(
         "cpu_ms_per_stream": 1000 * cpu / completed if cpu is not None and completed else None,
         "system_ms_per_stream": (
             1000 * system / completed if system is not None and completed else None
+        ),
+        "switches_per_stream": (
+            switches / completed if switches is not None and completed else None
         ),
         "tokens_per_stream": result.tokens_per_stream(),
         "streams_with_tokens": sum(1 for s in streams if s.tokens),
@@ -258,6 +273,7 @@ def measured_batch(
     """A closed-loop batch with the server's CPU time around it."""
     field_name = PROGRAMS[program].final_field
     user0, system0 = cpu_split(pid)
+    switches0 = context_switches(pid)
     result = load.run(
         load.closed_loop(
             url,
@@ -269,7 +285,8 @@ def measured_batch(
         )
     )
     user1, system1 = cpu_split(pid)
-    return summarize(result, (user1 - user0) + (system1 - system0), system1 - system0)
+    cpu, system = (user1 - user0) + (system1 - system0), system1 - system0
+    return summarize(result, cpu, system, context_switches(pid) - switches0)
 
 
 class Suite:
@@ -562,6 +579,7 @@ class Suite:
                 batches=2,
                 out=self.out / "instructions" / program,
                 scenario=c.instructions_scenario,
+                cache_sim=c.instructions_cache_sim,
             )
         self.results["instructions"] = figures
 

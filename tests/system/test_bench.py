@@ -86,3 +86,43 @@ def test_pool_bench_sees_the_pool_size_at_the_fake_lm(tmp_path: Path) -> None:
     assert small["upstream_peak"] <= 4  # DSPy's engine held to the pool the setting gave it
     assert large["upstream_peak"] > 4
     assert alone["upstream_peak"] > 4  # the in-process program has the same pool setting
+
+
+def test_ab_variants_take_the_inline_threads_experiment() -> None:
+    from bench.ab import INLINE_THREADS_PATH, Variant
+
+    served = Variant.parse("fast=head,--loop,uvloop,inline-threads,env:A=1")
+    assert served.uvicorn_args == ("--loop", "uvloop") and served.env == (("A", "1"),)
+    assert served.inline_threads and served.python_path("src") == f"src:{INLINE_THREADS_PATH}"
+    assert served.describe() == "head --loop uvloop A=1 inline-threads"
+    alone = Variant.parse("alone=inprocess")
+    assert alone.inprocess_env() is None and alone.python_path("src") == "src"
+    # The experiment's folder really replaces asyncio.to_thread in a process that has it.
+    probe = "import asyncio; print(asyncio.to_thread.__module__)"
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={"PYTHONPATH": str(INLINE_THREADS_PATH), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == "sitecustomize"
+
+
+def test_instructions_read_simulated_cache_misses(tmp_path: Path) -> None:
+    from bench.instructions import _figures, counts_in
+
+    dump = tmp_path / "callgrind.out.1"
+    dump.write_text(
+        "version: 1\nevents: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw\n"
+        "fl=x\n1 5 0 0 0 0 0 0 0 0\n"
+        "totals: 2000000 10 10 1000 500 500 10 5 5\n"
+    )
+    counts = counts_in(dump)
+    assert counts["Ir"] == 2_000_000 and counts["DLmw"] == 5
+    figures = _figures(counts, 2, {"tokens_per_stream": 20.0, "errors": 0})
+    assert figures["minstr_per_stream"] == 1.0
+    assert figures["k_l1_misses_per_stream"] == 1.0
+    assert figures["k_ll_misses_per_stream"] == 0.01
+    # cycles = Ir + 10 x 2,000 L1 misses + 100 x 20 last-level misses, per stream
+    assert figures["mcycles_per_stream"] == (2_000_000 + 20_000 + 2_000) / 2 / 1e6

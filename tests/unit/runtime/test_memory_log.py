@@ -104,3 +104,22 @@ async def test_silent_readers_share_one_timer_and_each_gets_a_tick_of_silence() 
         await follower.aclose()
     await asyncio.sleep(0.1)
     assert not [t for t in loop._scheduled if not t.cancelled()]  # type: ignore[attr-defined]
+
+
+async def test_a_reader_cancelled_while_it_waits_leaves_the_others_their_wake_ups() -> None:
+    """Each reader waits on a future of its own: cancelling one cancels only its future."""
+    store = await new_log()
+    gone, staying = await store.follow(RUN, 0, 0.05), await store.follow(RUN, 0, 0.05)
+    cancelled = asyncio.ensure_future(anext(gone))
+    waiting = asyncio.ensure_future(anext(staying))
+    await asyncio.sleep(0)  # both wait now
+    cancelled.cancel()
+    await asyncio.sleep(0)
+    await store.append(RUN, "token", "{}")
+    batch = await asyncio.wait_for(waiting, 1)
+    assert batch is not None and [e.position for e in batch] == [1]
+    assert cancelled.cancelled()
+    await staying.aclose()
+    await asyncio.sleep(0.1)  # the store's tick, once, and then no timer is left
+    loop = asyncio.get_running_loop()
+    assert not [t for t in loop._scheduled if not t.cancelled()]  # type: ignore[attr-defined]

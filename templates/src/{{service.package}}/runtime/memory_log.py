@@ -1,8 +1,10 @@
 """Runs' logs in this process's memory: the store of a single replica.
 
-Each log is a bounded deque of entries; readers wait on an ``asyncio.Event``
-that the next append sets (and replaces), so a hundred readers of one run cost
-one wake-up each per event, and none polls. An ended run's log is dropped
+Each log is a bounded deque of entries; a reader waits on a future of its own
+that the next append resolves, so a hundred readers of one run cost one
+wake-up each per event, and none polls. (A bare future, not an
+``asyncio.Event`` replaced at every append: the event's allocations were a
+measurable part of each event's hand-over from the run to its readers.) An ended run's log is dropped
 ``ttl`` seconds after its end by a timer, not by a sweeping task.
 
 A silent reader must still look up every ``tick`` (for keep-alives and the
@@ -37,11 +39,8 @@ class _Log:
     def __init__(self, record: RunRecord, max_events: int) -> None:
         self.record = record
         self.entries: deque[Entry] = deque(maxlen=max_events)
-        self.changed = asyncio.Event()
-
-    @property
-    def last(self) -> int:
-        return self.entries[-1].position if self.entries else 0
+        self.last = 0  # the position of the newest entry; 0 before the first
+        self.waiters: list[asyncio.Future[None]] = []  # readers waiting for the next entry
 
     @property
     def first(self) -> int:
@@ -49,15 +48,20 @@ class _Log:
         return self.entries[0].position if self.entries else self.last + 1
 
     def add(self, event: str, data: str) -> int:
-        position = self.last + 1
+        self.last = position = self.last + 1
         self.entries.append(Entry(position, event, data))
         self.wake()
         return position
 
     def wake(self) -> None:
-        """Wake every reader waiting now; later ones wait on a new event."""
-        self.changed.set()
-        self.changed = asyncio.Event()
+        """Wake every reader waiting now; later ones wait on futures of their own.
+
+        A reader cancelled while it waited left its future done: it is skipped.
+        """
+        waiters, self.waiters = self.waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
 
 class MemoryLog:
@@ -67,7 +71,7 @@ class MemoryLog:
         self.max_events = max_events
         self.ttl = ttl
         self._logs: dict[str, _Log] = {}
-        self._waiting: dict[_Log, int] = {}  # logs with readers waiting now, and how many
+        self._waiting: set[_Log] = set()  # logs that readers began to wait on since the tick
         self._tick: float | None = None  # the shortest tick a reader asked for
         self._ticker: asyncio.TimerHandle | None = None
 
@@ -154,36 +158,27 @@ class MemoryLog:
                 if batch[-1].terminal:
                     return
                 continue
-            changed = log.changed
+            waiter = asyncio.get_running_loop().create_future()
+            log.waiters.append(waiter)
             self._wait_on(log, tick)
-            try:
-                await changed.wait()
-            finally:
-                self._done_waiting(log)
+            await waiter
             if position == log.last:
                 yield None  # woken by the tick
 
     def _wait_on(self, log: _Log, tick: float) -> None:
-        self._waiting[log] = self._waiting.get(log, 0) + 1
+        """A reader waits on ``log``: the next tick wakes it, if no entry does first."""
+        self._waiting.add(log)
         if self._tick is None or tick < self._tick:
             self._tick = tick
         if self._ticker is None:
             self._ticker = asyncio.get_running_loop().call_later(self._tick, self._wake_waiting)
 
-    def _done_waiting(self, log: _Log) -> None:
-        left = self._waiting[log] - 1
-        if left:
-            self._waiting[log] = left
-        else:
-            del self._waiting[log]
-
     def _wake_waiting(self) -> None:
-        """The tick: wake every waiting reader; again in a tick while any waits."""
+        """The tick: wake every waiting reader. Each waits again, which sets the next tick."""
         self._ticker = None
-        for log in list(self._waiting):
+        logs, self._waiting = self._waiting, set()
+        for log in logs:
             log.wake()
-        if self._waiting and self._tick is not None:
-            self._ticker = asyncio.get_running_loop().call_later(self._tick, self._wake_waiting)
 
     @contextlib.asynccontextmanager
     async def reading(self, run_id: str) -> AsyncIterator[None]:
