@@ -54,3 +54,54 @@ def test_the_generator_offers_what_the_project_runs() -> None:
     options = set(inspect.signature(optimize_command).parameters)
     assert set(optimize_options.SETTINGS) <= options
     assert optimization.RECORD_SUFFIX == optimize.RECORD_SUFFIX
+
+
+def test_before_and_after_are_scored_on_the_examples_read_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long compile must not score ``after`` on an examples file edited meanwhile."""
+    import io
+    from types import SimpleNamespace
+
+    import dspy
+    from dspy.utils.dummies import DummyLM
+    from forge_service.runtime.evaluate import EvalSpec, exact_match
+    from forge_service.runtime.program import ServedProgram
+
+    reads: list[str | None] = []
+
+    def load_examples(spec: EvalSpec, file: str | None = None) -> list[dspy.Example]:
+        reads.append(file)
+        return [dspy.Example(question=f"q{n}", answer="a").with_inputs("question") for n in (1, 2)]
+
+    monkeypatch.setattr(optimize, "load_examples", load_examples)
+    keep = optimize.Optimizer(
+        "keep", "returns the program", {}, lambda *_: SimpleNamespace(compile=lambda m, **_: m)
+    )
+    monkeypatch.setitem(optimize.OPTIMIZERS, "keep", keep)
+    module = dspy.Predict("question -> answer")
+    module.set_lm(DummyLM([{"answer": "a"}] * 4))
+    spec = EvalSpec(
+        program="qa",
+        # Files that do not exist: a read that bypassed the examples read once would fail.
+        examples="not-there-dev.jsonl",
+        inputs=[("question", "question")],
+        outputs=["answer"],
+        metric=exact_match("answer"),
+        metric_name="exact_match",
+        train="not-there-train.jsonl",
+    )
+    record = optimize.optimize(
+        spec,
+        ServedProgram("qa", module),
+        "keep",
+        {},
+        package="qa_service",
+        out_state=tmp_path / "qa.json",
+        threads=1,
+        progress=False,
+        out=io.StringIO(),
+    )
+    assert reads == ["not-there-train.jsonl", None]  # train once, the dev examples once
+    assert record["dev_examples"] == 2 and record["before"] == record["after"] == 1.0
+    assert (tmp_path / "qa.json").exists()

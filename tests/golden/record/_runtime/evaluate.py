@@ -103,12 +103,16 @@ def evaluate(
     threads: int,
     *,
     progress: bool = False,
+    devset: list[dspy.Example] | None = None,
 ) -> dict[str, Any]:
     """Run one program's module on its examples; its part of the report.
 
     ``progress``: DSPy's progress bar on stderr (tqdm), for a person watching.
+    ``devset``: the examples, read already (``optimize`` scores before and after on
+    the same ones, even if the file changes while it compiles); else read now.
     """
-    devset = load_examples(spec)
+    if devset is None:
+        devset = load_examples(spec)
     evaluator = dspy.Evaluate(
         devset=devset,
         metric=spec.metric,

@@ -243,9 +243,10 @@ def optimize(
     settings = settings_for(optimizer_name, given)
     check_writable(out_state)
     trainset = load_examples(spec, spec.train)
+    devset = load_examples(spec)  # read once: before and after score the same examples
     lm = _program_lm(served.module)
     out.write(f"{spec.program}: scoring the current program on {spec.examples}\n")
-    before = evaluate(spec, served.module, threads, progress=progress)
+    before = evaluate(spec, served.module, threads, progress=progress, devset=devset)
     out.write(f"{spec.program}: {optimizer_name} on {len(trainset)} train examples\n")
     with dspy.context(lm=lm):
         compiled = optimizer.build(spec.metric, lm, settings, threads).compile(
@@ -254,7 +255,7 @@ def optimize(
             **(optimizer.compile_args(settings) if optimizer.compile_args else {}),
         )
     compiled.set_lm(lm)  # optimizers reset the predictors' LMs in the copy they return
-    after = evaluate(spec, compiled, threads, progress=progress)
+    after = evaluate(spec, compiled, threads, progress=progress, devset=devset)
     with tempfile.TemporaryDirectory() as folder:
         saved = Path(folder) / "state.json"
         compiled.save(saved)  # JSON: a .json path is never pickled
