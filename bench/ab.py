@@ -258,11 +258,11 @@ def measure(
                         )
                     completed = max(1, batch["completed"])
                     figures = {
-                        "cpu_ms_per_stream": 1000 * batch["cpu"] / max(1, batch["completed"]),
+                        "cpu_ms_per_stream": 1000 * batch["cpu"] / completed,
                         "system_ms_per_stream": 1000 * batch["cpu_system"] / completed,
                         "switches_per_stream": batch["context_switches"] / completed,
                         "completed": batch["completed"],
-                        "tokens_per_stream": batch["tokens"] / max(1, batch["completed"]),
+                        "tokens_per_stream": batch["tokens"] / completed,
                         "errors": 0,
                     }
                 else:

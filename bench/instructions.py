@@ -71,11 +71,6 @@ def counts_in(path: Path) -> dict[str, int]:
     return dict(zip(names, (int(value) for value in totals[1].split()), strict=False))
 
 
-def instructions_in(path: Path) -> int:
-    """The instructions a callgrind file counts."""
-    return counts_in(path)["Ir"]
-
-
 def callgrind_control(*args: str) -> None:
     subprocess.run(["callgrind_control", *args], check=True, capture_output=True, timeout=120)
 

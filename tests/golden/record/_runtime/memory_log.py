@@ -4,8 +4,9 @@ Each log is a bounded deque of entries; a reader waits on a future of its own
 that the next append resolves, so a hundred readers of one run cost one
 wake-up each per event, and none polls. (A bare future, not an
 ``asyncio.Event`` replaced at every append: the event's allocations were a
-measurable part of each event's hand-over from the run to its readers.) An ended run's log is dropped
-``ttl`` seconds after its end by a timer, not by a sweeping task.
+measurable part of each event's hand-over from the run to its readers.) An
+ended run's log is dropped ``ttl`` seconds after its end by a timer, not by a
+sweeping task.
 
 A silent reader must still look up every ``tick`` (for keep-alives and the
 shutdown). One timer of the store's wakes every waiting reader each tick,
