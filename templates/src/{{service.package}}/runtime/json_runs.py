@@ -24,7 +24,7 @@ from .http import ErrorBody
 from .inputs import checked_inputs
 from .limits import TIMED_OUT
 from .logs import current_request_id
-from .metrics import Metrics, run_context
+from .metrics import LMCallMetrics, Metrics, run_context
 from .program import ServedProgram
 from .run import ToResponse
 from .security import current_caller
@@ -139,7 +139,7 @@ class JsonRuns:
             async with asyncio.timeout(self.limits.deadline):
                 with (
                     run_span(program.name, endpoint, request_id=current_request_id()),
-                    run_context(self.metrics, program.name),
+                    run_context(LMCallMetrics(self.metrics, program.name)),
                 ):
                     prediction = await program.predict(inputs)
         except TimeoutError as exc:

@@ -112,19 +112,19 @@ class LMCallMetrics(BaseCallback):
             self._metrics.lm_errors.labels(self._program, model, code).inc()
 
 
-def run_context(metrics: Metrics, program: str, *, lm_calls: bool = True) -> Any:
-    """DSPy settings of one run of ``program``: usage tracking, and its LM call metrics.
+def run_context(*callbacks: BaseCallback) -> Any:
+    """DSPy settings of one run: usage tracking, and ``callbacks`` beside the configured ones.
 
-    ``lm_calls=False``: the run counts its LM calls through another of its callbacks
-    (a streamed run's ``StatusReporter`` calls an ``LMCallMetrics``), not one of their
-    own. DSPy picks each callback's hook by ``isinstance`` checks, one against a
-    ``Protocol``, for every callback at every module, adapter, LM and tool call: one
-    callback fewer is about 3% of a streamed run's instructions (docs/benchmarks.md).
+    A JSON run passes its ``LMCallMetrics``; a streamed run passes none, for its
+    ``StatusReporter`` tells an ``LMCallMetrics`` of each LM call itself. DSPy
+    picks each callback's hook by ``isinstance`` checks, one against a
+    ``Protocol``, for every callback at every module, adapter, LM and tool call:
+    one callback fewer is about 3% of a streamed run's instructions
+    (docs/benchmarks.md).
     """
-    if not lm_calls:
+    if not callbacks:
         return dspy.context(track_usage=True)
-    callback = LMCallMetrics(metrics, program)
-    return dspy.context(callbacks=[*dspy.settings.callbacks, callback], track_usage=True)
+    return dspy.context(callbacks=[*dspy.settings.callbacks, *callbacks], track_usage=True)
 
 
 @functools.cache

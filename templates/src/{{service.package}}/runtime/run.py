@@ -107,7 +107,7 @@ class StreamedRun:
             with span:
                 try:
                     lm_calls = LMCallMetrics(self.metrics, program.name)
-                    with clock, run_context(self.metrics, program.name, lm_calls=False):
+                    with clock, run_context():
                         events = program.events(inputs, lm_calls)
                         async with contextlib.aclosing(events) as items:
                             async for item in items:
