@@ -146,6 +146,7 @@ class MemoryLog:
         return self._entries(log, after, tick)
 
     async def _entries(self, log: _Log, after: int, tick: float) -> AsyncIterator[Batch | None]:
+        loop = asyncio.get_running_loop()  # once: each call is a getpid() system call (3.11)
         position = after
         while True:
             if position < log.last:
@@ -159,7 +160,7 @@ class MemoryLog:
                 if batch[-1].terminal:
                     return
                 continue
-            waiter = asyncio.get_running_loop().create_future()
+            waiter = loop.create_future()
             log.waiters.append(waiter)
             self._wait_on(log, tick)
             await waiter
