@@ -12,7 +12,9 @@ run in-process, with ``dspy.streamify`` alone, the reference of the service-laye
 with more of the service's layers around it, as :mod:`bench.inprocess` says; its one option is
 ``--loop,uvloop``, to compare with a service on uvloop). An option is
 an argument for uvicorn (``--loop``, ``uvloop``), ``env:KEY=VALUE``, a variable of the
-service's environment, or ``inline-threads`` (server or in-process: DSPy's
+service's environment, ``python:PATH``, the interpreter that runs the variant (server or
+in-process: a virtual environment of another Python version with this checkout installed,
+``bench/venv.sh``), or ``inline-threads`` (server or in-process: DSPy's
 ``asyncio.to_thread`` calls run inline, an experiment that shows what its thread hops cost,
 :mod:`bench.inline_threads`); ``{otlp}`` in a value is the URL of an OTLP receiver the bench runs
 (:mod:`bench.otlp_sink`), so ``traced=head,env:OTEL_EXPORTER_OTLP_ENDPOINT={otlp}`` measures
@@ -58,6 +60,7 @@ from dspy_forge.dev.fakelm.testing import running_fake_lm
 
 INPROCESS = "inprocess"
 INLINE_THREADS = "inline-threads"
+PYTHON = "python:"  # an option that names the variant's interpreter
 INLINE_THREADS_PATH = Path(__file__).with_name("inline_threads")
 OTLP = "{otlp}"  # in an env: value, the URL of the bench's OTLP sink (bench.otlp_sink)
 
@@ -71,6 +74,7 @@ class Variant:
     uvicorn_args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     inline_threads: bool = False  # DSPy's thread hops run inline (bench.inline_threads)
+    python: str | None = None  # the interpreter, if not the bench's own
 
     @classmethod
     def parse(cls, text: str) -> Variant:
@@ -79,14 +83,18 @@ class Variant:
             raise ValueError(f"a variant is name=SOURCE[,uvicorn-arg...], not {text!r}")
         source, *parts = rest.split(",")
         inline = INLINE_THREADS in parts
-        parts = [part for part in parts if part != INLINE_THREADS]
+        pythons = [part[len(PYTHON) :] for part in parts if part.startswith(PYTHON)]
+        if len(pythons) > 1 or (pythons and not pythons[0]):
+            raise ValueError(f"{name}: give one interpreter, python:PATH")
+        parts = [part for part in parts if part != INLINE_THREADS and not part.startswith(PYTHON)]
         args = tuple(part for part in parts if not part.startswith("env:"))
         env = tuple(tuple(part[4:].split("=", 1)) for part in parts if part.startswith("env:"))
         if not source.startswith(("head", INPROCESS, "ref:", "dir:")):
             raise ValueError(f"{name}: unknown source {source!r} (head, ref:X, dir:X, inprocess)")
         if source.startswith(INPROCESS) and (env or (args and args[0] != "--loop")):
             raise ValueError(f"{name}: an in-process variant takes only --loop,asyncio|uvloop")
-        return cls(name, source, args, env, inline)  # type: ignore[arg-type]
+        python = pythons[0] if pythons else None
+        return cls(name, source, args, env, inline, python)  # type: ignore[arg-type]
 
     @property
     def inprocess(self) -> bool:
@@ -127,6 +135,7 @@ class Variant:
                 *self.uvicorn_args,
                 *(f"{k}={v}" for k, v in self.env),
                 *([INLINE_THREADS] if self.inline_threads else []),
+                *([f"{PYTHON}{self.python}"] if self.python else []),
             ]
         )
         return f"{self.source} {options}".strip()
@@ -219,6 +228,8 @@ def measure(
             p = projects[v.name]
             host, port = "127.0.0.1", free_port()
             command = service_command(p.package, host, port, *v.uvicorn_args)
+            if v.python:
+                command = [v.python, *command[1:]]  # the same uvicorn, another interpreter
             if pin:
                 command = ["taskset", "-c", str(cores[-1]), *command]
             servers[v.name] = stack.enter_context(
@@ -255,6 +266,7 @@ def measure(
                             v.layer,
                             *v.inprocess_args,
                             env=v.inprocess_env(),
+                            python=v.python,
                         )
                     completed = max(1, batch["completed"])
                     figures = {

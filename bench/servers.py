@@ -110,16 +110,18 @@ def inprocess(
     *args: str,
     env: dict[str, str] | None = None,
     wrapper: Sequence[str] = (),
+    python: str | None = None,
 ) -> dict[str, Any]:
     """Run :mod:`bench.inprocess` in a subprocess against the fake LM; its JSON answer.
 
     ``env``: settings of the project's own (``LM_MAX_CONNECTIONS``), as a service gets them;
-    ``wrapper``: a command that runs it (``valgrind ...``, :mod:`bench.instructions`).
+    ``wrapper``: a command that runs it (``valgrind ...``, :mod:`bench.instructions`);
+    ``python``: the interpreter, if not this one (a variant's ``python:``, :mod:`bench.ab`).
     """
     env = {**os.environ, **BASE_ENV, **lm_env(api_base), "PYTHONPATH": str(ROOT), **(env or {})}
     command = [
         *wrapper,
-        sys.executable,
+        python or sys.executable,
         "-m",
         "bench.inprocess",
         args[0],
@@ -148,6 +150,7 @@ def inprocess_batches(
     repeat: int = 1,
     env: dict[str, str] | None = None,
     wrapper: Sequence[str] = (),
+    python: str | None = None,
 ) -> list[dict[str, Any]]:
     """``repeat`` timed batches of ``count`` in-process runs, ``concurrency`` at a time."""
     answer = inprocess(
@@ -164,6 +167,7 @@ def inprocess_batches(
         *options,
         env=env,
         wrapper=wrapper,
+        python=python,
     )
     batches: list[dict[str, Any]] = answer["batches"]
     return batches
@@ -178,10 +182,19 @@ def inprocess_batch(
     *options: str,
     env: dict[str, str] | None = None,
     wrapper: Sequence[str] = (),
+    python: str | None = None,
 ) -> dict[str, Any]:
     """One timed batch of ``count`` in-process runs, ``concurrency`` at a time: its figures."""
     batches = inprocess_batches(
-        project, program, api_base, count, concurrency, *options, env=env, wrapper=wrapper
+        project,
+        program,
+        api_base,
+        count,
+        concurrency,
+        *options,
+        env=env,
+        wrapper=wrapper,
+        python=python,
     )
     return batches[-1]
 

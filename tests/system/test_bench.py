@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -107,6 +109,38 @@ def test_ab_variants_take_the_inline_threads_experiment() -> None:
         check=True,
     )
     assert result.stdout.strip() == "sitecustomize"
+
+
+def test_ab_variants_take_an_interpreter() -> None:
+    from bench.ab import Variant
+
+    other = Variant.parse("py312=head,--loop,uvloop,python:/opt/py312/bin/python")
+    assert other.python == "/opt/py312/bin/python" and other.uvicorn_args == ("--loop", "uvloop")
+    assert other.describe() == "head --loop uvloop python:/opt/py312/bin/python"
+    alone = Variant.parse("alone=inprocess,python:/opt/py312/bin/python")
+    assert alone.inprocess and alone.python == "/opt/py312/bin/python"
+    assert Variant.parse("same=head").python is None
+    with pytest.raises(ValueError, match="one interpreter"):
+        Variant.parse("two=head,python:/a,python:/b")
+
+
+def test_another_interpreters_environment_gets_this_ones_versions(tmp_path: Path) -> None:
+    from importlib import metadata
+
+    from bench.venv import pinned, requirements
+
+    assert pinned("httpx>=0.28") == f"httpx=={metadata.version('httpx')}"
+    marker = "sys_platform != 'win32'"
+    assert pinned(f"uvloop>=0.21; {marker}") == f"uvloop=={metadata.version('uvloop')}; {marker}"
+    assert pinned("no-such-package-here>=1") == "no-such-package-here>=1"
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\ndependencies = ["fastapi>=0.135"]\n'
+        '[project.optional-dependencies]\nclient = ["httpx-sse>=0.4"]\n'
+    )
+    assert requirements(tmp_path) == [
+        f"fastapi=={metadata.version('fastapi')}",
+        f"httpx-sse=={metadata.version('httpx-sse')}",
+    ]
 
 
 def test_instructions_read_simulated_cache_misses(tmp_path: Path) -> None:
