@@ -13,12 +13,11 @@ with more of the service's layers around it, as :mod:`bench.inprocess` says; its
 ``--loop,uvloop``, to compare with a service on uvloop). An option is
 an argument for uvicorn (``--loop``, ``uvloop``), ``env:KEY=VALUE``, a variable of the
 service's environment, ``python:PATH``, the interpreter that runs the variant (server or
-in-process: a virtual environment of another Python version with this checkout installed,
-``bench/venv.sh``), or ``inline-threads`` (server or in-process: DSPy's
-``asyncio.to_thread`` calls run inline, an experiment that shows what its thread hops cost,
-:mod:`bench.inline_threads`); ``{otlp}`` in a value is the URL of an OTLP receiver the bench runs
-(:mod:`bench.otlp_sink`), so ``traced=head,env:OTEL_EXPORTER_OTLP_ENDPOINT={otlp}`` measures
-the service with tracing on.
+in-process: a virtual environment of another Python version, built by :mod:`bench.venv`),
+or ``inline-threads`` (server or in-process: DSPy's ``asyncio.to_thread`` calls run inline,
+an experiment that shows what its thread hops cost, :mod:`bench.inline_threads`); ``{otlp}``
+in a value is the URL of an OTLP receiver the bench runs (:mod:`bench.otlp_sink`), so
+``traced=head,env:OTEL_EXPORTER_OTLP_ENDPOINT={otlp}`` measures the service with tracing on.
 
 The servers run side by side against one fake LM; each round measures every variant in turn,
 each going first in turn, with a closed-loop batch of ``--count`` streams at
@@ -227,9 +226,7 @@ def measure(
                 continue
             p = projects[v.name]
             host, port = "127.0.0.1", free_port()
-            command = service_command(p.package, host, port, *v.uvicorn_args)
-            if v.python:
-                command = [v.python, *command[1:]]  # the same uvicorn, another interpreter
+            command = service_command(p.package, host, port, *v.uvicorn_args, python=v.python)
             if pin:
                 command = ["taskset", "-c", str(cores[-1]), *command]
             servers[v.name] = stack.enter_context(

@@ -100,15 +100,22 @@ def fake_lm_env(api_base: str, own_lm_programs: Iterable[str] = ()) -> dict[str,
     return env
 
 
-def service_command(package: str, host: str, port: int, *extra: str) -> list[str]:
+def service_command(
+    package: str, host: str, port: int, *extra: str, python: str | None = None
+) -> list[str]:
     """The uvicorn command line that serves ``package``."""
-    return app_command(f"{package}.main:app", host, port, *extra)
+    return app_command(f"{package}.main:app", host, port, *extra, python=python)
 
 
-def app_command(target: str, host: str, port: int, *extra: str) -> list[str]:
-    """The uvicorn command line that serves the ASGI app ``module:attribute``."""
+def app_command(
+    target: str, host: str, port: int, *extra: str, python: str | None = None
+) -> list[str]:
+    """The uvicorn command line that serves the ASGI app ``module:attribute``.
+
+    ``python``: the interpreter, if not this one (the benchmarks compare Python versions).
+    """
     return [
-        sys.executable,
+        python or sys.executable,
         "-m",
         "uvicorn",
         target,
