@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import dspy
-from forge_service.runtime.events import TokenEvent
+from forge_service.runtime.events import Event, TokenEvent
 from forge_service.runtime.inputs import Inputs
 from forge_service.runtime.limits import RunLimits
 from forge_service.runtime.memory_log import MemoryLog
@@ -179,3 +179,20 @@ async def until(condition: Callable[[], bool], within: float = 2.0) -> None:
         # The state polled is the runtime's own; it has no event to wait for.
         while not condition():  # noqa: ASYNC110
             await asyncio.sleep(0.005)
+
+
+class ScriptedReader:
+    """Stands for an OpenRun (``OpenRun.event_batches``): scripted events.
+
+    Each event is a batch of its own, a list is one batch of several, None a
+    keep-alive that is due.
+    """
+
+    run_id = "r" * 32
+
+    def __init__(self, *batches: Event | list[Event] | None) -> None:
+        self._batches = batches
+
+    async def event_batches(self) -> AsyncIterator[list[Event] | None]:
+        for batch in self._batches:
+            yield batch if batch is None or isinstance(batch, list) else [batch]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import dspy
@@ -20,22 +19,9 @@ from forge_service.runtime.program import ServedProgram
 from forge_service.runtime.protocols.agui import AGUIStream
 from forge_service.runtime.protocols.base import ChatProgram
 
-from .helpers import Answer, Ask
+from .helpers import Answer, Ask, ScriptedReader
 
 IDS = {"run_id": "r", "request_id": "q"}
-
-
-class Reader:
-    """Stands for an OpenRun: scripted events."""
-
-    run_id = "r" * 32
-
-    def __init__(self, *events: Event | None) -> None:
-        self._events = events
-
-    async def events(self) -> AsyncIterator[Event | None]:
-        for event in self._events:
-            yield event
 
 
 def token(predictor: str, field: str, chunk: str) -> TokenEvent:
@@ -57,10 +43,10 @@ async def agui_events(*events: Event | None) -> list[dict[str, Any]]:
         content="answer",
         reasoning="reasoning",
     )
-    stream = AGUIStream(program, Reader(*events), thread_id="t", run_id="run")  # type: ignore[arg-type]
-    frames = [frame async for frame in stream.frames()]
+    stream = AGUIStream(program, ScriptedReader(*events), thread_id="t", run_id="run")  # type: ignore[arg-type]
+    chunks = [chunk async for chunk in stream.frames()]
     decoded = []
-    for frame in frames:
+    for frame in b"".join(chunks).split(b"\n\n")[:-1]:
         if frame.startswith(b"data: "):
             decoded.append(json.loads(frame[6:]))
         else:

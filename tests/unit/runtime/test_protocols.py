@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,7 +10,6 @@ import dspy
 import pytest
 from forge_service.runtime.events import (
     DoneEvent,
-    Event,
     PredictionEvent,
     StatusEvent,
     TokenEvent,
@@ -26,7 +25,7 @@ from forge_service.runtime.protocols.base import (
 )
 from pydantic import Field
 
-from .helpers import Answer
+from .helpers import Answer, ScriptedReader
 
 
 class Asked(Inputs):
@@ -100,21 +99,8 @@ class Recorder(ChatEventStream):
         return []
 
 
-class Reader:
-    """Stands for an OpenRun: scripted events."""
-
-    run_id = "r" * 32
-
-    def __init__(self, *events: Event | None) -> None:
-        self._events = events
-
-    async def events(self) -> AsyncIterator[Event | None]:
-        for event in self._events:
-            yield event
-
-
 async def test_the_prediction_completes_the_streamed_text_to_the_final_field() -> None:
-    reader = Reader(
+    reader = ScriptedReader(
         StatusEvent(message="m", hook="lm_start", call_id="c", run_id="r", request_id="q"),
         TokenEvent(predictor="p", field="reasoning", chunk="Hm", run_id="r", request_id="q"),
         TokenEvent(predictor="p", field="answer", chunk="Par", run_id="r", request_id="q"),
@@ -133,3 +119,34 @@ async def test_the_prediction_completes_the_streamed_text_to_the_final_field() -
         ("done", None),
     ]
     assert frames == [b"Par", b": ping\n\n", b"is"]
+
+
+@dataclass
+class Opener(Recorder):
+    """A protocol that opens its body with a frame of its own and closes it with another."""
+
+    def on_start(self) -> Iterable[bytes]:
+        return [b"<"]
+
+    def on_done(self) -> Iterable[bytes]:
+        return [b">"]
+
+
+async def test_the_frames_of_one_batch_of_events_are_one_write() -> None:
+    def token(chunk: str) -> TokenEvent:
+        return TokenEvent(predictor="p", field="answer", chunk=chunk, run_id="r", request_id="q")
+
+    reader = ScriptedReader(
+        [token("P"), token("a")],
+        StatusEvent(message="m", hook="lm_end", call_id="c", run_id="r", request_id="q"),
+        [
+            token("r"),
+            token("is"),
+            PredictionEvent(outputs={"answer": "Paris"}, run_id="r", request_id="q"),
+            DoneEvent(run_id="r", request_id="q"),
+        ],
+    )
+    stream = Opener(chat(), reader)  # type: ignore[arg-type]
+    chunks = [chunk async for chunk in stream.frames()]
+    # The opening goes with the first batch; a batch with no frames is no write.
+    assert chunks == [b"<Pa", b"ris>"]

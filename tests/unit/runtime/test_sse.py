@@ -53,7 +53,7 @@ class Presence:
             self.left += 1
 
 
-def scripted(*items: Any, keepalive: float = 1.0) -> tuple[Stream, Presence]:
+def scripted(*items: Any, keepalive: float = 1.0, flush: float = 0.0) -> tuple[Stream, Presence]:
     """A stream over ``items`` (None: a tick of silence, waited for), and its presence."""
 
     async def entries() -> AsyncIterator[Any]:
@@ -65,7 +65,7 @@ def scripted(*items: Any, keepalive: float = 1.0) -> tuple[Stream, Presence]:
             yield item
 
     presence = Presence()
-    stream = Stream(RUN, entries(), presence(), Admission(limits()), keepalive, 1500)
+    stream = Stream(RUN, entries(), presence(), Admission(limits()), keepalive, 1500, flush)
     return stream, presence
 
 
@@ -119,6 +119,29 @@ async def test_the_events_of_one_batch_are_one_chunk_in_order() -> None:
     )
 
 
+async def test_a_flush_interval_sends_what_was_logged_meanwhile_in_one_write(
+    metrics: Metrics,
+) -> None:
+    """STREAM_FLUSH_INTERVAL: tokens that come faster than it go out several to a write."""
+    chunks = [f"t{n} " for n in range(20)]
+    writes = {}
+    for flush in (0.0, 0.1):
+        runs = new_runs(metrics, flush_interval=flush)
+        program = FakeProgram(tokens(*chunks, pause=0.01))
+        response = await runs.stream(program, Ask(question="q"), Answer.from_prediction)  # type: ignore[arg-type]
+        body = await body_of(response)
+        events = sse_events(body)
+        run_id = response.headers["X-Run-ID"]
+        # Every event once, in order, whatever the writes.
+        assert [e["id"] for e in events] == [f"{run_id}-{n}" for n in range(1, 23)]
+        assert [json.loads(e["data"])["chunk"] for e in events[:20]] == chunks
+        assert [e["event"] for e in events[20:]] == ["prediction", "done"]
+        writes[flush] = len(body)
+    # 20 tokens 10 ms apart: about one write each, or one per 100 ms (the first at once).
+    assert writes[0.0] > 10
+    assert writes[0.1] <= 5
+
+
 async def test_a_readers_own_failure_ends_its_stream_with_an_error_without_an_id() -> None:
     from forge_service.runtime.runlog import SLOW_READER, LogError
 
@@ -139,7 +162,7 @@ async def test_frames_close_the_entries_when_the_reader_stops_early() -> None:
         finally:
             closed.append(True)
 
-    stream = Stream(RUN, entries(), Presence()(), Admission(limits()), 1.0, 1000)
+    stream = Stream(RUN, entries(), Presence()(), Admission(limits()), 1.0, 1000, 0.0)
     body = frames(OpenRun(stream, [entry(1, chunk="a")]))
     await anext(body)
     await anext(body)
@@ -173,7 +196,7 @@ async def test_read_first_waits_at_most_a_keepalive_and_close_leaves_the_run() -
             yield None
 
     presence = Presence()
-    stream = Stream(RUN, waiting(), presence(), Admission(limits()), 0.2, 1000)
+    stream = Stream(RUN, waiting(), presence(), Admission(limits()), 0.2, 1000, 0.0)
     stream.tick = 0.1
     reader = OpenRun(stream)
     await reader.enter()

@@ -225,6 +225,7 @@ class Runs:
             self.admission,
             limits.keepalive,
             int(limits.reconnect_delay * 1000),
+            limits.flush_interval,
         )
 
     @contextlib.asynccontextmanager

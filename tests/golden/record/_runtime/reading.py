@@ -15,9 +15,16 @@ it is closed. The native SSE protocol (``sse.py``) and each adapter
   ``Failure`` of this reader alone (it fell behind the events kept, the store
   is down, the server shuts down), which is no event of the run's log.
 - Entries come in batches, all those logged since the reader last looked
-  (``OpenRun.batches``): a reader that fell behind (a busy process, a slow
-  client) catches up in one write instead of one per event; ``items`` and
-  ``events`` hand them on one by one.
+  (``OpenRun.batches``, decoded: ``OpenRun.event_batches``): a reader that
+  fell behind (a busy process, a slow client) catches up in one write
+  instead of one per event; ``events`` hands them on one by one.
+- ``flush`` (``STREAM_FLUSH_INTERVAL``, 0 by default) makes every reader fall
+  behind on purpose: after each batch it waits that long before it looks
+  again, so that tokens which come faster than that go out several to a
+  write. A write to a socket costs far more CPU than framing an event, so a
+  few hundredths of a second of latency buy CPU: the first batch still goes
+  out at once, and each later event at most ``flush`` seconds after it was
+  logged.
 - ``cancel_on_close``: closing the reader before its run ended stops the run
   (``disconnected``). Protocols without resume ask for it, so a client that
   disconnects stops the LM at once; the native stream does not, and its run
@@ -35,7 +42,7 @@ from fastapi.sse import EventSourceResponse
 from .admission import SHUTTING_DOWN, Admission
 from .errors import Failure
 from .events import ErrorEvent, Event, decode
-from .runlog import DISCONNECTED, Batch, Entry, LogError
+from .runlog import DISCONNECTED, Batch, LogError
 
 MAX_TICK = 1.0  # most seconds between two looks at the shutdown while a run is silent
 RUN_ID_HEADER = "X-Run-ID"
@@ -63,6 +70,7 @@ class Stream:
         admission: Admission,
         keepalive: float,
         reconnect_ms: int,
+        flush: float,
     ) -> None:
         self.run_id = run_id
         self.entries = entries  # yields None at least every ``tick`` seconds of silence
@@ -71,6 +79,7 @@ class Stream:
         self.keepalive = keepalive
         self.tick = tick_for(keepalive)
         self.reconnect_ms = reconnect_ms
+        self.flush = flush  # seconds to wait after each batch before the next look
 
     async def next(self) -> Batch | Failure | None:
         """The next entries, None within a tick of silence, or a failure that ends the reading."""
@@ -87,7 +96,6 @@ class _Mark:
 
 
 START, KEEPALIVE = _Mark(), _Mark()
-Item = Entry | Failure | _Mark  # what OpenRun.items yields: never START
 Batches = Batch | Failure | _Mark  # what OpenRun.batches yields: never START
 
 
@@ -150,6 +158,8 @@ class OpenRun:
                     if item[-1].terminal:
                         self._ended = True
                         return
+                    if stream.flush:
+                        await asyncio.sleep(stream.flush)
                 elif isinstance(item, Failure):
                     yield item
                     return
@@ -162,33 +172,30 @@ class OpenRun:
         finally:
             await _close(stream.entries)
 
-    async def items(self) -> AsyncIterator[Item]:
-        """Entries one by one, ``KEEPALIVE`` after each ``keepalive`` seconds of silence, the end.
+    async def event_batches(self) -> AsyncIterator[list[Event] | None]:
+        """The run's events, decoded, a batch at a time; None when a keep-alive is due.
 
-        The end is the run's terminal entry, or a ``Failure`` of this reader.
+        The last event is the run's ``DoneEvent`` or ``ErrorEvent``, or an
+        ``ErrorEvent`` of this reader's own end (``slow_reader``, ``shutting_down``).
         """
         async with contextlib.aclosing(self.batches()) as batches:
             async for batch in batches:
                 if isinstance(batch, list):
-                    for entry in batch:
-                        yield entry
-                else:
-                    yield batch
-
-    async def events(self) -> AsyncIterator[Event | None]:
-        """The run's events, decoded; None when a keep-alive is due.
-
-        The last one is the run's ``DoneEvent`` or ``ErrorEvent``, or an
-        ``ErrorEvent`` of this reader's own end (``slow_reader``, ``shutting_down``).
-        """
-        async with contextlib.aclosing(self.items()) as items:
-            async for item in items:
-                if isinstance(item, Entry):
-                    yield decode(item.event, item.data)
-                elif isinstance(item, Failure):
-                    yield ErrorEvent(code=item.code, message=item.message, run_id=self.run_id)
+                    yield [decode(entry.event, entry.data) for entry in batch]
+                elif isinstance(batch, Failure):
+                    yield [ErrorEvent(code=batch.code, message=batch.message, run_id=self.run_id)]
                 else:
                     yield None
+
+    async def events(self) -> AsyncIterator[Event | None]:
+        """The run's events, decoded, one by one; None when a keep-alive is due."""
+        async with contextlib.aclosing(self.event_batches()) as batches:
+            async for batch in batches:
+                if batch is None:
+                    yield None
+                else:
+                    for event in batch:
+                        yield event
 
     async def aclose(self) -> None:
         """Stop reading; with ``cancel_on_close``, stop the run too if it has not ended."""

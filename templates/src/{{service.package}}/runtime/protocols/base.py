@@ -195,13 +195,24 @@ class ChatEventStream:
     outputs: dict[str, Any] = field(default_factory=dict)  # the prediction's, once in
 
     async def frames(self) -> AsyncIterator[bytes]:
-        """The whole body: the protocol's opening, every event's frames, its closing."""
-        for frame in self.on_start():
-            yield frame
-        async with contextlib.aclosing(self.reader.events()) as events:
-            async for event in events:
-                for frame in self.on_event(event):
-                    yield frame
+        """The whole body: the protocol's opening, every event's frames, its closing.
+
+        The frames of one batch of events (``OpenRun.event_batches``) go out
+        as one write, the opening with the first: a write costs more than
+        many frames.
+        """
+        chunk = b"".join(self.on_start())
+        async with contextlib.aclosing(self.reader.event_batches()) as batches:
+            async for batch in batches:
+                if batch is None:
+                    chunk += b"".join(self.on_event(None))
+                else:
+                    chunk += b"".join(frame for event in batch for frame in self.on_event(event))
+                if chunk:
+                    yield chunk
+                    chunk = b""
+        if chunk:
+            yield chunk
 
     def on_event(self, event: Event | None) -> Iterable[bytes]:
         chat = self.chat
