@@ -270,6 +270,7 @@ def measure(
                         "cpu_ms_per_stream": 1000 * batch["cpu"] / completed,
                         "system_ms_per_stream": 1000 * batch["cpu_system"] / completed,
                         "switches_per_stream": batch["context_switches"] / completed,
+                        "writes_per_stream": batch["write_calls"] / completed,
                         "completed": batch["completed"],
                         "tokens_per_stream": batch["tokens"] / completed,
                         "errors": 0,
@@ -305,6 +306,7 @@ def measure(
             "switches_per_stream": statistics.median(
                 r[v.name]["switches_per_stream"] for r in runs
             ),
+            "writes_per_stream": statistics.median(r[v.name]["writes_per_stream"] for r in runs),
             "tokens_per_stream": statistics.median(r[v.name]["tokens_per_stream"] for r in runs),
             "errors": sum(r[v.name]["errors"] for r in runs),
         }
@@ -339,6 +341,7 @@ def table(result: dict[str, Any]) -> str:
         parts=(
             ("of which system", "system_ms_per_stream"),
             ("context switches", "switches_per_stream"),
+            ("writes", "writes_per_stream"),
         ),
     )
 

@@ -41,14 +41,16 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "true")
 
 from bench.load import percentile
+from bench.proc import write_calls
 
 PLACEHOLDER = "QUESTION-PLACEHOLDER-7f3a"
 
 
-def cpu_now() -> tuple[float, float, int]:
-    """This process's user and system CPU time so far, and its context switches."""
+def cpu_now() -> tuple[float, float, int, int]:
+    """This process's user and system CPU time so far, its context switches and writes."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime, usage.ru_stime, usage.ru_nvcsw + usage.ru_nivcsw
+    switches = usage.ru_nvcsw + usage.ru_nivcsw
+    return usage.ru_utime, usage.ru_stime, switches, write_calls(os.getpid())
 
 
 def served_program(project: str, package: str, name: str) -> Any:
@@ -131,15 +133,16 @@ async def run_batch(
         for index in indices:
             await runner(f"request {index}: what happened?")
 
-    (user0, system0, switches0), start = cpu_now(), time.perf_counter()
+    (user0, system0, switches0, writes0), start = cpu_now(), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(min(concurrency, count))))
-    (user1, system1, switches1), wall = cpu_now(), time.perf_counter() - start
+    (user1, system1, switches1, writes1), wall = cpu_now(), time.perf_counter() - start
     return {
         "completed": completed,
         "tokens": tokens,
         "cpu": (user1 - user0) + (system1 - system0),
         "cpu_system": system1 - system0,
         "context_switches": switches1 - switches0,
+        "write_calls": writes1 - writes0,
         "wall": wall,
         "first_token_s": sorted(first_tokens),
         "gap_p50_s": percentile(gaps, 50),

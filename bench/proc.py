@@ -42,6 +42,20 @@ def context_switches(pid: int) -> int:
     return total
 
 
+def write_calls(pid: int) -> int:
+    """Calls of the ``write(2)`` family by every thread of ``pid`` so far (``syscw``).
+
+    One per chunk a uvloop transport writes to a socket (libuv writes with ``write`` and
+    ``writev``), so it counts the writes to clients and to the LM of a service on uvloop;
+    asyncio's own loop sends with ``send(2)``, which the kernel does not count here.
+    """
+    with open(f"/proc/{pid}/io", encoding="ascii") as io:
+        for line in io:
+            if line.startswith("syscw:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no syscw for process {pid}")
+
+
 def rss_bytes(pid: int) -> int:
     """Resident set size of ``pid`` now."""
     with open(f"/proc/{pid}/status", encoding="ascii") as status:

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from bench import generation, load
-from bench.proc import context_switches, cpu_seconds, cpu_split, rss_bytes
+from bench.proc import context_switches, cpu_seconds, cpu_split, rss_bytes, write_calls
 from bench.servers import (
     PROGRAMS,
     SERVERS,
@@ -204,9 +204,10 @@ def summarize(
     cpu: float | None = None,
     system: float | None = None,
     switches: int | None = None,
+    writes: int | None = None,
 ) -> dict[str, Any]:
     """The figures of one batch of streams; ``system``: the part of ``cpu`` in the kernel;
-    ``switches``: the server's context switches."""
+    ``switches``: the server's context switches; ``writes``: its write calls."""
     streams = result.streams
     completed = result.completed
     ttft = result.ttft()
@@ -227,6 +228,7 @@ def summarize(
         "switches_per_stream": (
             switches / completed if switches is not None and completed else None
         ),
+        "writes_per_stream": writes / completed if writes is not None and completed else None,
         "tokens_per_stream": result.tokens_per_stream(),
         "streams_with_tokens": sum(1 for s in streams if s.tokens),
         "text_matches_final": sum(1 for s in finals if s.text == s.final),
@@ -273,7 +275,7 @@ def measured_batch(
     """A closed-loop batch with the server's CPU time around it."""
     field_name = PROGRAMS[program].final_field
     user0, system0 = cpu_split(pid)
-    switches0 = context_switches(pid)
+    switches0, writes0 = context_switches(pid), write_calls(pid)
     result = load.run(
         load.closed_loop(
             url,
@@ -286,7 +288,8 @@ def measured_batch(
     )
     user1, system1 = cpu_split(pid)
     cpu, system = (user1 - user0) + (system1 - system0), system1 - system0
-    return summarize(result, cpu, system, context_switches(pid) - switches0)
+    switches, writes = context_switches(pid) - switches0, write_calls(pid) - writes0
+    return summarize(result, cpu, system, switches, writes)
 
 
 class Suite:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import dspy
+import pytest
 from forge_service.runtime.admission import Admission
 from forge_service.runtime.events import ErrorEvent, StatusEvent
 from forge_service.runtime.logs import request_id_bound, run_id_bound
@@ -140,6 +141,32 @@ async def test_a_flush_interval_sends_what_was_logged_meanwhile_in_one_write(
     # 20 tokens 10 ms apart: about one write each, or one per 100 ms (the first at once).
     assert writes[0.0] > 10
     assert writes[0.1] <= 5
+
+
+async def test_the_flush_wait_follows_a_token_so_the_first_token_is_not_held(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nothing before the first token waits; each batch that ends with a token does."""
+    seen: list[Any] = []
+    sleep = asyncio.sleep
+
+    async def recorded(delay: float) -> None:
+        seen.append(("wait", delay))
+        await sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", recorded)
+    stream, _ = scripted(
+        [entry(2, chunk="a")],
+        [entry(3, "status"), entry(4, chunk="b")],
+        [entry(5, "status")],
+        [entry(6, "prediction"), entry(7, "done")],
+        flush=0.05,
+    )
+    reader = OpenRun(stream, [entry(1, "status")])
+    async with contextlib.aclosing(reader.batches()) as batches:
+        async for batch in batches:
+            seen.append([e.position for e in batch])
+    assert seen == [[1], [2], ("wait", 0.05), [3, 4], ("wait", 0.05), [5], [6, 7]]
 
 
 async def test_a_readers_own_failure_ends_its_stream_with_an_error_without_an_id() -> None:

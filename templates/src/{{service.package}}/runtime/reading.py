@@ -19,12 +19,12 @@ it is closed. The native SSE protocol (``sse.py``) and each adapter
   fell behind (a busy process, a slow client) catches up in one write
   instead of one per event; ``events`` hands them on one by one.
 - ``flush`` (``STREAM_FLUSH_INTERVAL``, 0 by default) makes every reader fall
-  behind on purpose: after each batch it waits that long before it looks
-  again, so that tokens which come faster than that go out several to a
-  write. A write to a socket costs far more CPU than framing an event, so a
-  few hundredths of a second of latency buy CPU: the first batch still goes
-  out at once, and each later event at most ``flush`` seconds after it was
-  logged.
+  behind on purpose: after a batch that ends with a token it waits that long
+  before it looks again, so that tokens which come faster than that go out
+  several to a write. A write to a socket costs far more CPU than framing an
+  event, so a few hundredths of a second of latency buy CPU. The first token
+  still goes out as soon as it is logged (nothing before it waits), and every
+  later event at most ``flush`` seconds after it was logged.
 - ``cancel_on_close``: closing the reader before its run ended stops the run
   (``disconnected``). Protocols without resume ask for it, so a client that
   disconnects stops the LM at once; the native stream does not, and its run
@@ -41,7 +41,7 @@ from fastapi.sse import EventSourceResponse
 
 from .admission import SHUTTING_DOWN, Admission
 from .errors import Failure
-from .events import ErrorEvent, Event, decode
+from .events import ErrorEvent, Event, TokenEvent, decode
 from .runlog import DISCONNECTED, Batch, LogError
 
 MAX_TICK = 1.0  # most seconds between two looks at the shutdown while a run is silent
@@ -158,7 +158,7 @@ class OpenRun:
                     if item[-1].terminal:
                         self._ended = True
                         return
-                    if stream.flush:
+                    if stream.flush and item[-1].event == TokenEvent.event:
                         await asyncio.sleep(stream.flush)
                 elif isinstance(item, Failure):
                     yield item

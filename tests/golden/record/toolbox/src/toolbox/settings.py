@@ -183,9 +183,9 @@ class Settings(BaseSettings):
         0.0,
         ge=0,
         le=1,
-        description="Seconds a stream waits after each write before it sends what its run logged "
-        "meanwhile, in one write (0, every event as soon as it is logged); a few "
-        "hundredths save CPU when tokens come fast.",
+        description="Seconds a stream waits after it sent a token before it sends what its run "
+        "logged meanwhile, in one write (0, every event as soon as it is logged); a "
+        "few hundredths save CPU when tokens come fast.",
     )
     shutdown_grace: float = Field(
         10.0,
