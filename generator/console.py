@@ -17,8 +17,11 @@ from dspy_forge.spec.errors import SpecInvalid
 from dspy_forge.spec.loader import LoadedSpec, load_spec
 from dspy_forge.spec.yamldoc import escaped
 
-out = Console()
-err = Console(stderr=True)
+# soft_wrap: a line longer than the terminal is folded by the terminal, not broken by Rich,
+# so that a path or a command printed to be copied (a recovery, a next step) stays whole
+# when it is selected on screen or read from a log.
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 SpecArg = Annotated[
     Path, typer.Argument(help="The spec file (YAML).", dir_okay=False, show_default=False)
@@ -47,8 +50,6 @@ def report(exc: SpecInvalid) -> None:
         where, dotted, message = (
             shown(text) for text in (error.where, error.dotted, error.message)
         )
-        err.print(
-            f"  [cyan]{where}[/] [bold]{dotted}[/]: {message}", highlight=False, soft_wrap=True
-        )
+        err.print(f"  [cyan]{where}[/] [bold]{dotted}[/]: {message}", highlight=False)
     if count > 30:
         err.print(f"  ... and {count - 30} more")

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import itertools
-import os
 import re
 import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -49,12 +48,12 @@ KEY = "the-right-key"
 MAX_CHARS = 300
 BASE_ENV = {"LM_NUM_RETRIES": "0", "DEBUG_STATS": "true", "LOG_LEVEL": "WARNING"}
 SLOW = "delay-50ms+words-40"  # a 2 s stream: time to cancel or cut it midway
-questions = itertools.count()
 
 
 def question() -> str:
-    """A question never asked before, so DSPy's cache cannot answer it without the LM."""
-    return f"Question {next(questions)} of {os.getpid()}: why?"
+    """A question never asked before, in any process or earlier run, so that neither DSPy's
+    cache nor another test's request to the shared fake LM is counted as its own."""
+    return f"Question {uuid.uuid4().hex}: why?"
 
 
 @pytest.fixture(scope="module")

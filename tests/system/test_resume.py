@@ -20,6 +20,7 @@ import os
 import random
 import signal
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -49,12 +50,14 @@ programs:
 """
 PACKAGE = "resumable"
 BASE_ENV = {"LM_NUM_RETRIES": "0", "DEBUG_STATS": "true", "LOG_LEVEL": "WARNING"}
-questions = itertools.count()
+
+services = itertools.count()  # numbers each served service's log file
 
 
 def question() -> dict[str, str]:
-    """A question never asked before, so DSPy's cache cannot answer it without the LM."""
-    return {"question": f"Question {next(questions)} of {os.getpid()}: why?"}
+    """A question never asked before, in any process or earlier run, so that neither DSPy's
+    cache nor another test's request to the shared fake LM is counted as its own."""
+    return {"question": f"Question {uuid.uuid4().hex}: why?"}
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +71,7 @@ def serve(project: Path, fake_lm: FakeLM, tmp_path: Path) -> Callable[..., Any]:
 
     @contextmanager
     def start(scenario: str | None = None, **env: str) -> Iterator[RunningService]:
-        log = tmp_path / f"service-{next(questions)}.log"
+        log = tmp_path / f"service-{next(services)}.log"
         settings = {**BASE_ENV, **env}
         with served(project, PACKAGE, fake_lm, log, scenario=scenario, env=settings) as service:
             yield service
