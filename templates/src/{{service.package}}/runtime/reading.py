@@ -79,7 +79,7 @@ class Stream:
         self.keepalive = keepalive
         self.tick = tick_for(keepalive)
         self.reconnect_ms = reconnect_ms
-        self.flush = flush  # seconds to wait after each batch before the next look
+        self.flush = flush  # seconds to wait after a batch that ends with a token
 
     async def next(self) -> Batch | Failure | None:
         """The next entries, None within a tick of silence, or a failure that ends the reading."""

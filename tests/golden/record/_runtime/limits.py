@@ -26,7 +26,7 @@ class RunLimits:
     log_max_events: int  # events kept of one run's log
     reconnect_delay: float  # seconds a client waits before it reconnects (SSE retry)
     keepalive: float  # seconds of silence before a ": ping" comment
-    flush_interval: float  # seconds a stream waits after a write, to send more in the next one
+    flush_interval: float  # seconds a stream waits after it sent a token, to send more at once
     shutdown_grace: float  # seconds open streams get to finish on shutdown
     max_input_chars: int  # per input field, as text or JSON
     batch_parallelism: int  # items of one batch run at once
