@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.pool                         # 1000 streams, pools 100 and 1000
     .venv/bin/python -m bench.pool --streams 200 --pools 100,200 --pace-ms 50
+    .venv/bin/python -m bench.pool --pools 1000 --flush 0,0.05   # STREAM_FLUSH_INTERVAL too
 
 One generated service (specs/qa.yaml, one uvicorn worker) on the fake LM, for each pool size
 (``LM_MAX_CONNECTIONS``): ``--streams`` clients open their streams at once and read them to the
@@ -9,7 +10,9 @@ end. The fake LM paces every token (``delay-<pace>ms``), so the streams overlap,
 most streams it had open at once (``streams_open_peak``). The service's admission limit is lifted
 (``MAX_CONCURRENT_RUNS``); uvicorn runs with no ``--limit-concurrency`` (its default). Reported:
 that peak, the streams that completed with every token (the tokens' text is the final answer),
-tokens delivered, and the p50/p99 gap between tokens at the client. The service runs on the last
+tokens delivered, the p50/p99 gap between tokens at the client, and the service's CPU time and
+write calls per stream; ``--flush`` repeats each pool size for each ``STREAM_FLUSH_INTERVAL``
+(the writes to 1,000 clients are where it pays most). The service runs on the last
 core, the client and the fake LM on the others (``--no-pin``: anywhere). ``--inprocess`` adds the
 same streams run in-process with ``dspy.streamify`` alone on the service's core: DSPy's own gaps,
 the floor of the service's. Writes ``pool.json`` and prints a markdown table.
@@ -31,6 +34,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "true")
 
 from bench import load
 from bench.ab import pinned
+from bench.proc import cpu_seconds, write_calls
 from bench.servers import BASE_ENV, PROGRAMS, SERVICE_ENV, generate_project, inprocess_batch, lm_env
 from bench.suite import body, machine, path_of, say
 from dspy_forge.dev.devserver import running_service
@@ -57,6 +61,7 @@ def measure(
     pace_ms: int,
     log: Any,
     server_core: set[int] | None,
+    flush: float = 0.0,
 ) -> dict:
     """One pool size: ``streams`` at once through one service; the fake LM's and client's view.
 
@@ -69,6 +74,7 @@ def measure(
         **lm_env(fake.scenario_base(scenario)),
         **SERVICE_ENV,
         "LM_MAX_CONNECTIONS": str(pool),
+        "STREAM_FLUSH_INTERVAL": str(flush),
     }
     final_field = PROGRAMS[PROGRAM].final_field
     with contextlib.ExitStack() as stack:
@@ -79,17 +85,24 @@ def measure(
         # One stream first, so that the service has built its LM and engine.
         load.run(load.closed_loop(service.url, path_of(PROGRAM), 1, 1, body, final_field))
         fake.reset()
+        pid = service.process.pid
+        cpu0, writes0 = cpu_seconds(pid), write_calls(pid)
         result = load.run(
             load.closed_loop(service.url, path_of(PROGRAM), streams, streams, body, final_field)
         )
+        cpu, writes = cpu_seconds(pid) - cpu0, write_calls(pid) - writes0
         counters = fake.stats()["scenarios"][scenario]
     whole = [s for s in result.streams if s.ok and s.final is not None and s.text == s.final]
     gaps = result.gaps()
     p50, p99 = load.percentile(gaps, 50), load.percentile(gaps, 99)
+    completed = max(1, result.completed)
     return {
         "pool": pool,
+        "flush_s": flush,
         "streams": streams,
         "pace_ms": pace_ms,
+        "cpu_ms_per_stream": round(1000 * cpu / completed, 2),
+        "writes_per_stream": round(writes / completed, 1),
         "upstream_peak": counters["streams_open_peak"],
         "upstream_completed": counters["streams_completed"],
         "completed": result.completed,
@@ -120,11 +133,14 @@ def measure_inprocess(
             env={"LM_MAX_CONNECTIONS": str(pool)},
         )
     counters = fake.stats()["scenarios"][scenario]
+    completed = max(1, batch["completed"])
     return {
         "pool": pool,
         "server": "inprocess",
         "streams": streams,
         "pace_ms": pace_ms,
+        "cpu_ms_per_stream": round(1000 * batch["cpu"] / completed, 2),
+        "writes_per_stream": round(batch["write_calls"] / completed, 1),
         "upstream_peak": counters["streams_open_peak"],
         "completed": batch["completed"],
         "whole": batch["completed"],  # every run's prediction, its tokens counted below
@@ -142,24 +158,38 @@ def table(rows: list[dict], load_average: str) -> str:
         f"Streams at once: {rows[0]['streams']}, a token every {rows[0]['pace_ms']} ms at the "
         f"fake LM; load average before the run: {load_average}.",
         "",
-        "| what | LM_MAX_CONNECTIONS | upstream streams open at once (peak) | streams complete, "
-        "every token | answer tokens at the client / expected | gap p50 | gap p99 | wall |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| what | LM_MAX_CONNECTIONS | STREAM_FLUSH_INTERVAL | upstream streams open at once "
+        "(peak) | streams complete, every token | answer tokens at the client / expected | "
+        "gap p50 | gap p99 | CPU per stream | writes per stream | wall |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        what = "in-process `streamify`" if r.get("server") == "inprocess" else "service"
+        alone = r.get("server") == "inprocess"
+        what = "in-process `streamify`" if alone else "service"
+        flush = "-" if alone else f"{r.get('flush_s', 0.0)} s"
+        cpu, writes = r.get("cpu_ms_per_stream"), r.get("writes_per_stream")
         lines.append(
-            f"| {what} | {r['pool']} | {r['upstream_peak']} | {r['whole']} / {r['streams']} | "
-            f"{r['tokens']} / {r['tokens_expected']} | {r['gap_p50_ms']} ms | "
-            f"{r['gap_p99_ms']} ms | {r['wall_s']} s |"
+            f"| {what} | {r['pool']} | {flush} | {r['upstream_peak']} | "
+            f"{r['whole']} / {r['streams']} | {r['tokens']} / {r['tokens_expected']} | "
+            f"{r['gap_p50_ms']} ms | {r['gap_p99_ms']} ms | "
+            f"{'-' if cpu is None else f'{cpu} ms'} | {'-' if writes is None else writes} | "
+            f"{r['wall_s']} s |"
         )
     return "\n".join(lines)
 
 
 def run_all(
-    streams: int, pools: list[int], pace_ms: int, out: Path, *, alone: bool, pin: bool = True
+    streams: int,
+    pools: list[int],
+    pace_ms: int,
+    out: Path,
+    *,
+    alone: bool,
+    pin: bool = True,
+    flushes: tuple[float, ...] = (0.0,),
 ) -> dict[str, Any]:
-    """Every pool size (and, with ``alone``, the in-process floor at the largest); the rows."""
+    """Every pool size at every flush interval (and, with ``alone``, the in-process floor at the
+    largest pool); the rows."""
     out.mkdir(parents=True, exist_ok=True)
     limit = raise_open_files(4 * streams + 1024)
     say(f"open-file limit {limit}")
@@ -174,11 +204,12 @@ def run_all(
     try:
         with (out / "pool-servers.log").open("wb") as log, running_fake_lm() as fake:
             for pool in pools:
-                say(f"pool {pool}: {streams} streams")
-                row = measure(project, fake, pool, streams, pace_ms, log, server_core)
-                say(json.dumps(row))
-                rows.append(row)
-                time.sleep(1)
+                for flush in flushes:
+                    say(f"pool {pool}, flush {flush} s: {streams} streams")
+                    row = measure(project, fake, pool, streams, pace_ms, log, server_core, flush)
+                    say(json.dumps(row))
+                    rows.append(row)
+                    time.sleep(1)
             if alone:
                 say(f"in-process, pool {max(pools)}: {streams} streams")
                 row = measure_inprocess(project, fake, max(pools), streams, pace_ms, server_core)
@@ -197,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--pools", default="100,1000", help="LM_MAX_CONNECTIONS values")
     parser.add_argument("--pace-ms", type=int, default=100, help="the fake LM's token delay")
+    parser.add_argument(
+        "--flush", default="0", help="STREAM_FLUSH_INTERVAL values, in seconds, each at every pool"
+    )
     parser.add_argument("--out", type=Path, default=Path("out/bench-pool"))
     parser.add_argument(
         "--inprocess",
@@ -209,8 +243,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out.resolve()
     pools = [int(p) for p in args.pools.split(",")]
+    flushes = tuple(float(f) for f in args.flush.split(","))
     results = run_all(
-        args.streams, pools, args.pace_ms, out, alone=args.inprocess, pin=not args.no_pin
+        args.streams,
+        pools,
+        args.pace_ms,
+        out,
+        alone=args.inprocess,
+        pin=not args.no_pin,
+        flushes=flushes,
     )
     results["machine"] = machine()
     (out / "pool.json").write_text(json.dumps(results, indent=1), encoding="utf-8")

@@ -884,7 +884,9 @@ def targets(results: dict[str, Any], c: Config) -> dict[str, Any]:
                 }
     pool = results.get("pool")
     if pool:
-        service_rows = [r for r in pool["rows"] if r.get("server") != "inprocess"]
+        service_rows = [
+            r for r in pool["rows"] if r.get("server") != "inprocess" and not r.get("flush_s")
+        ]
         top = max(service_rows, key=lambda r: r["pool"])
         alone = next((r for r in pool["rows"] if r.get("server") == "inprocess"), None)
         floor = f"; in-process streamify alone: p99 {alone['gap_p99_ms']} ms" if alone else ""
