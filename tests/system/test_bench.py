@@ -68,6 +68,8 @@ def test_pool_bench_sees_the_pool_size_at_the_fake_lm(tmp_path: Path) -> None:
         "12",
         "--pools",
         "4,12",
+        "--flush",
+        "0,0.05",
         "--inprocess",
     ]
     result = subprocess.run(
@@ -79,12 +81,22 @@ def test_pool_bench_sees_the_pool_size_at_the_fake_lm(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    small, large, alone = json.loads((out / "pool.json").read_text())["rows"]
+    small, small_flushed, large, large_flushed, alone = json.loads((out / "pool.json").read_text())[
+        "rows"
+    ]
     assert alone["server"] == "inprocess"  # the same streams with streamify alone
-    for row in (small, large, alone):
+    for row in (small, small_flushed, large, large_flushed, alone):
         assert row["whole"] == row["streams"] == 12 and not row["errors"]
         assert row["tokens"] == row["tokens_expected"]
         assert row["gap_p99_ms"] is not None
+        assert row["cpu_ms_per_stream"] > 0
+    # The service's writes are counted (uvloop writes with write(2); asyncio's send(2), as the
+    # in-process streams use, is not: bench.proc.write_calls).
+    assert all(r["writes_per_stream"] > 0 for r in (small, small_flushed, large, large_flushed))
+    # STREAM_FLUSH_INTERVAL reaches the service: tokens 20 ms apart go out several to a write.
+    assert (small_flushed["flush_s"], large_flushed["flush_s"]) == (0.05, 0.05)
+    assert small_flushed["writes_per_stream"] < small["writes_per_stream"]
+    assert large_flushed["writes_per_stream"] < large["writes_per_stream"]
     assert small["upstream_peak"] <= 4  # DSPy's engine held to the pool the setting gave it
     assert large["upstream_peak"] > 4
     assert alone["upstream_peak"] > 4  # the in-process program has the same pool setting
