@@ -87,9 +87,11 @@ VARIANTS = (
     "service=head,--loop,uvloop,--http,httptools",
     "traced=head,--loop,uvloop,--http,httptools,env:OTEL_EXPORTER_OTLP_ENDPOINT={otlp}",
 )
-# The ab section adds the experiment of DSPy's thread hops run inline (bench.inline_threads).
+# The ab section adds the service with a flush interval (docs/benchmarks.md, sixth round) and
+# the experiment of DSPy's thread hops run inline (bench.inline_threads).
 AB_VARIANTS = (
     *VARIANTS,
+    "service-flush=head,--loop,uvloop,--http,httptools,env:STREAM_FLUSH_INTERVAL=0.025",
     "streamify-inline=inprocess,inline-threads",
     "service-inline=head,--loop,uvloop,--http,httptools,inline-threads",
 )
@@ -845,7 +847,12 @@ def targets(results: dict[str, Any], c: Config) -> dict[str, Any]:
         }
     # The service layer, like for like: the service on uvloop against streamify on uvloop,
     # and on asyncio's loop with h11 against streamify on asyncio's loop.
-    pairs = {"uvloop": ("service", "streamify-uvloop"), "asyncio": ("service-h11", "streamify")}
+    pairs = {
+        "uvloop": ("service", "streamify-uvloop"),
+        "asyncio": ("service-h11", "streamify"),
+        # STREAM_FLUSH_INTERVAL=0.025 (ab only): the same target with the opt-in setting on
+        "uvloop+flush": ("service-flush", "streamify-uvloop"),
+    }
     for program, counted in results.get("instructions", {}).items():
         summary = counted["summary"]
         for loop, (service_name, reference) in pairs.items():
