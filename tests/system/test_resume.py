@@ -218,6 +218,36 @@ def test_streams_cut_at_random_points_resume_through_the_balancer_on_any_replica
             assert lm_requests_for(fake_lm, asked) == 1
 
 
+def test_a_flush_interval_paces_a_reader_of_the_redis_log_on_another_replica(
+    serve: Callable[..., Any], fake_lm: FakeLM, redis_server: RedisServer
+) -> None:
+    """STREAM_FLUSH_INTERVAL is the reader's pacing, whatever the log: a reader on another
+    replica than its run's gets every event once and in order, tokens several to a write."""
+    pace = {"STREAM_FLUSH_INTERVAL": "0.1"}
+    with replicas(serve, redis_server, 2, "delay-10ms+words-40", **pace) as (first, second):
+
+        async def start_here_read_there() -> tuple[str, list[bytes]]:
+            async with (
+                httpx.AsyncClient(timeout=30) as client,
+                client.stream("POST", f"{first.url}/v1/qa/stream", json=question()) as started,
+            ):
+                run_id = started.headers["x-run-id"]
+                url = f"{second.url}/v1/runs/{run_id}/events"
+                async with client.stream("GET", url, params={"after": 0}) as joined:
+                    assert joined.status_code == 200
+                    return run_id, [chunk async for chunk in joined.aiter_raw()]
+
+        run_id, reads = asyncio.run(start_here_read_there())
+    frames = [f for f in b"".join(reads).decode().split("\n\n") if f.startswith("event:")]
+    ids = [line[4:] for f in frames for line in f.split("\n") if line.startswith("id: ")]
+    assert ids == [f"{run_id}-{n}" for n in range(1, len(frames) + 1)]
+    assert frames[-1].startswith("event: done")
+    tokens = sum(f.startswith("event: token") for f in frames)
+    assert tokens >= 40
+    # 40 tokens 10 ms apart: one read each without the interval, a few with 0.1 s.
+    assert len(reads) < tokens / 3
+
+
 def test_a_cancel_through_another_replica_closes_the_lm_stream_within_a_second(
     serve: Callable[..., Any], fake_lm: FakeLM, redis_server: RedisServer
 ) -> None:
