@@ -81,9 +81,8 @@ def test_pool_bench_sees_the_pool_size_at_the_fake_lm(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    small, small_flushed, large, large_flushed, alone = json.loads((out / "pool.json").read_text())[
-        "rows"
-    ]
+    rows = json.loads((out / "pool.json").read_text())["rows"]
+    small, small_flushed, large, large_flushed, alone = rows
     assert alone["server"] == "inprocess"  # the same streams with streamify alone
     for row in (small, small_flushed, large, large_flushed, alone):
         assert row["whole"] == row["streams"] == 12 and not row["errors"]

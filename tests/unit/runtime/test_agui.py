@@ -19,7 +19,7 @@ from forge_service.runtime.program import ServedProgram
 from forge_service.runtime.protocols.agui import AGUIStream
 from forge_service.runtime.protocols.base import ChatProgram
 
-from .helpers import Answer, Ask, ScriptedReader
+from .helpers import Answer, Ask, ScriptedReader, sse_events
 
 IDS = {"run_id": "r", "request_id": "q"}
 
@@ -44,13 +44,12 @@ async def agui_events(*events: Event | None) -> list[dict[str, Any]]:
         reasoning="reasoning",
     )
     stream = AGUIStream(program, ScriptedReader(*events), thread_id="t", run_id="run")  # type: ignore[arg-type]
-    chunks = [chunk async for chunk in stream.frames()]
     decoded = []
-    for frame in b"".join(chunks).split(b"\n\n")[:-1]:
-        if frame.startswith(b"data: "):
-            decoded.append(json.loads(frame[6:]))
+    for fields in sse_events([chunk async for chunk in stream.frames()]):
+        if "data" in fields:
+            decoded.append(json.loads(fields["data"]))
         else:
-            assert frame.startswith(b":")  # a keep-alive comment
+            assert "comment" in fields  # a keep-alive comment
     return decoded
 
 

@@ -204,10 +204,8 @@ class ChatEventStream:
         chunk = b"".join(self.on_start())
         async with contextlib.aclosing(self.reader.event_batches()) as batches:
             async for batch in batches:
-                if batch is None:
-                    chunk += b"".join(self.on_event(None))
-                else:
-                    chunk += b"".join(frame for event in batch for frame in self.on_event(event))
+                events = [None] if batch is None else batch  # None: a keep-alive is due
+                chunk += b"".join(frame for event in events for frame in self.on_event(event))
                 if chunk:
                     yield chunk
                     chunk = b""
